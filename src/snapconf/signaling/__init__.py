@@ -1,0 +1,1 @@
+"""snapconf.signaling."""
