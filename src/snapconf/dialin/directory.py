@@ -1,0 +1,72 @@
+"""PIN lookup: the seam between the IVR and the conference schedule.
+
+The scheduling issue implements :class:`ConferenceDirectory` over the database; until then
+:class:`StaticConferenceDirectory` serves conferences from the config (name -> PIN).
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "ConferenceDirectory",
+    "ConferenceEntry",
+    "ConferenceState",
+    "StaticConferenceDirectory",
+]
+
+
+class ConferenceState(enum.Enum):
+    """Where a conference is in its life, as the IVR sees it."""
+
+    NOT_STARTED = "not_started"
+    OPEN = "open"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class ConferenceEntry:
+    """What a PIN leads to."""
+
+    conference_id: str
+    name: str
+    state: ConferenceState
+
+
+class ConferenceDirectory(Protocol):
+    """Finds the conference a PIN opens."""
+
+    async def lookup(self, pin: str) -> ConferenceEntry | None:
+        """The conference for ``pin`` (digits only), or None for a wrong code."""
+        ...
+
+
+class StaticConferenceDirectory:
+    """Conferences from the config: always open, id and name both the configured name."""
+
+    def __init__(
+        self,
+        conferences: Mapping[str, str],
+        states: Mapping[str, ConferenceState] | None = None,
+    ) -> None:
+        for name, pin in conferences.items():
+            if not pin.isdigit():
+                raise ValueError(f"sip.static_conferences.{name} PIN is not digits")
+        self._by_pin = {pin: name for name, pin in conferences.items()}
+        if len(self._by_pin) != len(conferences):
+            raise ValueError("sip.static_conferences has two conferences with one PIN")
+        self.states: dict[str, ConferenceState] = dict(states or {})
+
+    async def lookup(self, pin: str) -> ConferenceEntry | None:
+        found: str | None = None
+        for known, name in self._by_pin.items():
+            # constant time per comparison, so timing does not leak PIN prefixes
+            if hmac.compare_digest(known.encode(), pin.encode()):
+                found = name
+        if found is None:
+            return None
+        return ConferenceEntry(found, found, self.states.get(found, ConferenceState.OPEN))

@@ -1,0 +1,488 @@
+"""Producer -> Consumers fan-out: the forwarding core of the SFU.
+
+A :class:`Producer` is one incoming RTP stream; each :class:`Consumer` is one outgoing
+copy of it to one transport, with its own SSRC, payload type, sequence number and
+timestamp space (RFC 7667 §3.7, "selective forwarding middlebox") and its own header
+extension ids. Everything here is synchronous: :meth:`Producer.receive_rtp` runs inside
+``datagram_received`` and ends in ``sendto``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from snapconf.rtp.packet import ONE_BYTE_PROFILE, RtpHeader, rewrite_rtp
+from snapconf.rtp.rtcp import (
+    ReportBlock,
+    RtcpPli,
+    RtcpSdes,
+    RtcpSenderReport,
+    serialize_rtcp,
+)
+
+log = logging.getLogger(__name__)
+
+EXT_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+EXT_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+EXT_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+_EXT_HEADER = struct.Struct("!HH")
+_ZEROS = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
+
+
+class RtpSink(Protocol):
+    """What a consumer sends through: a connected transport (SRTP) or a test double."""
+
+    def send_rtp(self, packet: bytes) -> None: ...
+
+    def send_rtcp(self, packet: bytes) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Codec:
+    """A negotiated RTP codec: SDP encoding name, clock rate, channels, fmtp, feedback."""
+
+    name: str
+    clock_rate: int
+    channels: int = 1
+    parameters: tuple[tuple[str, str], ...] = ()
+    feedback: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "audio" if self.name.lower() in AUDIO_CODECS else "video"
+
+    def key(self) -> tuple[str, int, int, tuple[tuple[str, str], ...]]:
+        """Identity for "same codec": H.264 profiles and packetization modes differ."""
+        relevant = tuple(
+            (k, v) for k, v in self.parameters if k in ("packetization-mode", "profile-level-id")
+        )
+        return (self.name.lower(), self.clock_rate, self.channels, relevant)
+
+
+AUDIO_CODECS = frozenset({"opus", "pcmu", "pcma", "g722", "telephone-event"})
+
+
+@dataclass(slots=True)
+class ProducerStats:
+    """Reception statistics for receiver reports (RFC 3550 §6.4.1, §A.3, §A.8)."""
+
+    packets: int = 0
+    bytes: int = 0
+    base_seq: int = -1
+    max_seq: int = 0
+    cycles: int = 0
+    expected_prior: int = 0
+    received_prior: int = 0
+    jitter: float = 0.0
+    transit: float | None = None
+    sr_ntp_middle: int = 0
+    sr_arrival: float = 0.0
+    keyframe_requests: int = 0
+
+
+class Producer:
+    """One incoming stream of a participant's transport."""
+
+    def __init__(
+        self,
+        *,
+        producer_id: str,
+        kind: str,
+        source: str,
+        codec: Codec,
+        payload_type: int,
+        ssrc: int | None,
+        mid: str,
+        extension_ids: dict[int, str],
+        sink: RtpSink,
+        owner_id: str,
+        clock: Callable[[], float],
+        keyframe_interval: float = 0.5,
+    ) -> None:
+        self.id = producer_id
+        self.kind = kind
+        self.source = source
+        self.codec = codec
+        self.payload_type = payload_type
+        self.ssrc = ssrc
+        self.mid = mid
+        self.owner_id = owner_id
+        self.muted = False
+        self.closed = False
+        self.consumers: tuple[Consumer, ...] = ()
+        self.stats = ProducerStats()
+        self._sink = sink
+        self._clock = clock
+        self._keyframe_interval = keyframe_interval
+        self._last_keyframe_request = -1e9
+        self._level_id = 0
+        self._ast_id = 0
+        for ext_id, uri in extension_ids.items():
+            if uri == EXT_AUDIO_LEVEL:
+                self._level_id = ext_id
+            elif uri == EXT_ABS_SEND_TIME:
+                self._ast_id = ext_id
+        self.rtcp_ssrc = secrets.randbits(32)
+        # hooks for listeners that are not RTP consumers (the audio mixer)
+        self.taps: tuple[Callable[[bytes, RtpHeader, bytes | None], None], ...] = ()
+
+    # -- forwarding (hot path) -------------------------------------------------------
+    def receive_rtp(self, data: bytes, header: RtpHeader, arrival: float) -> None:
+        """Account for one decrypted RTP packet and forward it to every consumer."""
+        if header.ssrc != self.ssrc:
+            self._ssrc_changed(header.ssrc)
+        self._account(header, arrival, len(data))
+        level = ast = None
+        exts = header.extensions
+        if exts:
+            if self._level_id:
+                level = exts.get(self._level_id)
+            if self._ast_id:
+                ast = exts.get(self._ast_id)
+        for tap in self.taps:
+            tap(data, header, level)
+        for consumer in self.consumers:
+            consumer.send(data, header, level, ast, arrival)
+
+    def _account(self, header: RtpHeader, arrival: float, size: int) -> None:
+        stats = self.stats
+        stats.packets += 1
+        stats.bytes += size
+        seq = header.sequence_number
+        if stats.base_seq < 0:
+            stats.base_seq = seq
+            stats.max_seq = seq
+        else:
+            delta = (seq - stats.max_seq) & 0xFFFF
+            if 0 < delta < 0x8000:
+                if seq < stats.max_seq:
+                    stats.cycles += 0x10000
+                stats.max_seq = seq
+        # interarrival jitter (RFC 3550 §A.8), in timestamp units
+        transit = arrival * self.codec.clock_rate - header.timestamp
+        if stats.transit is not None:
+            d = abs(transit - stats.transit)
+            if d < self.codec.clock_rate * 10:  # ignore timestamp jumps
+                stats.jitter += (d - stats.jitter) / 16.0
+        stats.transit = transit
+
+    def _ssrc_changed(self, ssrc: int) -> None:
+        if self.ssrc is not None:
+            self.stats = ProducerStats()
+            for consumer in self.consumers:
+                consumer.resync()
+        self.ssrc = ssrc
+
+    # -- RTCP --------------------------------------------------------------------------
+    def receive_sender_report(self, report: RtcpSenderReport, arrival: float) -> None:
+        """Keep the SR for our receiver reports, and translate it for every consumer."""
+        self.stats.sr_ntp_middle = (report.ntp_timestamp >> 16) & 0xFFFFFFFF
+        self.stats.sr_arrival = arrival
+        for consumer in self.consumers:
+            consumer.send_sender_report(report)
+
+    def report_block(self, now: float) -> ReportBlock | None:
+        """The reception report block for this stream (RFC 3550 §6.4.1, §A.3)."""
+        stats = self.stats
+        if self.ssrc is None or stats.base_seq < 0:
+            return None
+        extended_max = stats.cycles + stats.max_seq
+        expected = extended_max - stats.base_seq + 1
+        lost = expected - stats.packets
+        expected_interval = expected - stats.expected_prior
+        received_interval = stats.packets - stats.received_prior
+        stats.expected_prior = expected
+        stats.received_prior = stats.packets
+        lost_interval = expected_interval - received_interval
+        fraction = 0
+        if expected_interval > 0 and lost_interval > 0:
+            fraction = min(255, (lost_interval << 8) // expected_interval)
+        dlsr = 0
+        if stats.sr_arrival:
+            dlsr = int((now - stats.sr_arrival) * 65536) & 0xFFFFFFFF
+        return ReportBlock(
+            ssrc=self.ssrc,
+            fraction_lost=fraction,
+            packets_lost=lost,
+            highest_sequence=extended_max & 0xFFFFFFFF,
+            jitter=int(stats.jitter),
+            lsr=stats.sr_ntp_middle,
+            dlsr=dlsr,
+        )
+
+    def request_keyframe(self) -> bool:
+        """Send a PLI to the publisher, at most once per ``keyframe_interval``."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return False
+        now = self._clock()
+        if now - self._last_keyframe_request < self._keyframe_interval:
+            return False
+        self._last_keyframe_request = now
+        self.stats.keyframe_requests += 1
+        self._sink.send_rtcp(bytes(RtcpPli(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc)))
+        return True
+
+    # -- fan-out membership (copy-on-write) ----------------------------------------------
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers = (*self.consumers, consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        self.consumers = tuple(c for c in self.consumers if c is not consumer)
+
+    def add_tap(self, tap: Callable[[bytes, RtpHeader, bytes | None], None]) -> None:
+        self.taps = (*self.taps, tap)
+
+    def remove_tap(self, tap: Callable[[bytes, RtpHeader, bytes | None], None]) -> None:
+        self.taps = tuple(t for t in self.taps if t is not tap)
+
+    def close(self) -> None:
+        """Close this producer and every consumer of it; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in self.consumers:
+            consumer.close()
+        self.consumers = ()
+        self.taps = ()
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    packets: int = 0
+    bytes: int = 0
+    errors: int = 0
+    dropped_payload_type: int = 0
+    keyframe_requests: int = 0
+
+
+@dataclass(slots=True)
+class ConsumerExtensions:
+    """Header extension ids the consuming transport negotiated (0: not negotiated)."""
+
+    mid: int = 0
+    audio_level: int = 0
+    abs_send_time: int = 0
+
+    @classmethod
+    def from_map(cls, extension_ids: dict[int, str]) -> ConsumerExtensions:
+        ext = cls()
+        for ext_id, uri in extension_ids.items():
+            if uri == EXT_MID:
+                ext.mid = ext_id
+            elif uri == EXT_AUDIO_LEVEL:
+                ext.audio_level = ext_id
+            elif uri == EXT_ABS_SEND_TIME:
+                ext.abs_send_time = ext_id
+        return ext
+
+
+@dataclass(slots=True)
+class Consumer:
+    """One outgoing copy of a producer on one transport."""
+
+    id: str
+    producer: Producer
+    sink: RtpSink
+    mid: str
+    ssrc: int
+    payload_types: dict[int, int]  # producer payload type -> consumer payload type
+    cname: str
+    clock: Callable[[], float]
+    extensions: ConsumerExtensions = field(default_factory=ConsumerExtensions)
+    paused: bool = False
+    closed: bool = False
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    on_error: Callable[[Consumer, Exception], None] | None = None
+    _seq_offset: int = 0
+    _ts_offset: int = 0
+    _last_seq: int = field(default_factory=lambda: secrets.randbits(16))
+    _last_ts: int = field(default_factory=lambda: secrets.randbits(32))
+    _last_time: float = -1.0
+    _resync: bool = True
+    _mid_element: bytes = b""
+    _level_header: bytes = b""
+    _ast_header: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.set_extensions(self.extensions)
+
+    def set_extensions(self, extensions: ConsumerExtensions) -> None:
+        """Precompute the one-byte extension elements for this consumer (RFC 8285 §4.2)."""
+        self.extensions = extensions
+        mid = self.mid.encode()
+        self._mid_element = (
+            bytes(((extensions.mid << 4) | (len(mid) - 1),)) + mid
+            if extensions.mid and 1 <= len(mid) <= 16
+            else b""
+        )
+        self._level_header = bytes((extensions.audio_level << 4,)) if extensions.audio_level else b""
+        self._ast_header = (
+            bytes(((extensions.abs_send_time << 4) | 2,)) if extensions.abs_send_time else b""
+        )
+
+    def resync(self) -> None:
+        """Make the next packet continue this consumer's sequence and timestamp spaces."""
+        self._resync = True
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self._resync = True
+            self.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        if self.producer.request_keyframe():
+            self.stats.keyframe_requests += 1
+
+    def send(
+        self,
+        data: bytes,
+        header: RtpHeader,
+        level: bytes | None,
+        ast: bytes | None,
+        now: float,
+    ) -> None:
+        """Rewrite and send one packet; a failure is counted here and goes no further."""
+        if self.paused or self.closed:
+            return
+        payload_type = self.payload_types.get(header.payload_type)
+        if payload_type is None:
+            self.stats.dropped_payload_type += 1
+            return
+        seq_in = header.sequence_number
+        ts_in = header.timestamp
+        if self._resync:
+            self._resync = False
+            self._seq_offset = (self._last_seq + 1 - seq_in) & 0xFFFF
+            advance = 1
+            if self._last_time >= 0:
+                advance = max(1, int((now - self._last_time) * self.producer.codec.clock_rate))
+            self._ts_offset = (self._last_ts + advance - ts_in) & 0xFFFFFFFF
+        seq = (seq_in + self._seq_offset) & 0xFFFF
+        ts = (ts_in + self._ts_offset) & 0xFFFFFFFF
+        if 0 < ((seq - self._last_seq) & 0xFFFF) < 0x8000:
+            self._last_seq = seq
+            self._last_ts = ts
+            self._last_time = now
+        ext = self._mid_element
+        if level is not None and self._level_header:
+            ext += self._level_header + level[:1]
+        if ast is not None and self._ast_header and len(ast) == 3:
+            ext += self._ast_header + ast
+        if ext:
+            pad = -len(ext) % 4
+            block = _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
+        else:
+            block = b""
+        try:
+            packet = rewrite_rtp(
+                data,
+                header,
+                payload_type=payload_type,
+                sequence_number=seq,
+                timestamp=ts,
+                ssrc=self.ssrc,
+                extension_block=block,
+            )
+            self.sink.send_rtp(packet)
+        except Exception as exc:
+            self.stats.errors += 1
+            if self.on_error is not None:
+                self.on_error(self, exc)
+            return
+        self.stats.packets += 1
+        self.stats.bytes += len(packet)
+
+    def send_sender_report(self, report: RtcpSenderReport) -> None:
+        """Translate the producer's SR into this consumer's SSRC and timestamp space.
+
+        Keeping the producer's NTP/RTP pair (RFC 3550 §6.4.1) with our timestamp offset is
+        what keeps audio and video of one participant in sync at the receiver.
+        """
+        if self.closed or self._last_time < 0:
+            return
+        translated = RtcpSenderReport(
+            ssrc=self.ssrc,
+            ntp_timestamp=report.ntp_timestamp,
+            rtp_timestamp=(report.rtp_timestamp + self._ts_offset) & 0xFFFFFFFF,
+            packet_count=self.stats.packets,
+            octet_count=self.stats.bytes,
+        )
+        try:
+            self.sink.send_rtcp(
+                serialize_rtcp([translated, RtcpSdes(cnames={self.ssrc: self.cname})])
+            )
+        except Exception as exc:
+            self.stats.errors += 1
+            if self.on_error is not None:
+                self.on_error(self, exc)
+
+    def close(self) -> None:
+        """Stop sending and leave the producer's fan-out; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.producer.remove_consumer(self)
+
+
+class Router:
+    """The producers of one conference, by id; consumers hang off their producer."""
+
+    def __init__(self) -> None:
+        self.producers: dict[str, Producer] = {}
+        self.closed = False
+
+    def add_producer(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+
+    def remove_producer(self, producer_id: str) -> Producer | None:
+        producer = self.producers.pop(producer_id, None)
+        if producer is not None:
+            producer.close()
+        return producer
+
+    def consume(
+        self,
+        producer: Producer,
+        *,
+        sink: RtpSink,
+        mid: str,
+        payload_types: dict[int, int],
+        cname: str,
+        clock: Callable[[], float],
+        extensions: ConsumerExtensions | None = None,
+        paused: bool = True,
+    ) -> Consumer:
+        """Create a consumer of ``producer``; it starts paused until its transport is ready."""
+        consumer = Consumer(
+            id=secrets.token_hex(6),
+            producer=producer,
+            sink=sink,
+            mid=mid,
+            ssrc=secrets.randbits(32) | 1,
+            payload_types=payload_types,
+            cname=cname,
+            clock=clock,
+            extensions=extensions or ConsumerExtensions(),
+            paused=paused,
+        )
+        producer.add_consumer(consumer)
+        return consumer
+
+    def close(self) -> None:
+        """Close every producer (and so every consumer); idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for producer in list(self.producers.values()):
+            producer.close()
+        self.producers.clear()

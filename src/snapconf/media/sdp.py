@@ -1,0 +1,437 @@
+"""SDP offer/answer for the SFU's two transports per browser (RFC 8829 JSEP, RFC 3264).
+
+* Send transport: the browser offers its ``sendonly`` tracks; :func:`answer_publish`
+  picks one codec per m-section from the server's preferences, keeps the header
+  extensions the forwarder understands, and answers ``recvonly`` with ``a=ice-lite``,
+  ``a=setup:passive``, rtcp-mux and BUNDLE (RFC 8843).
+* Receive transport: the server offers one ``sendonly`` m-section per consumer
+  (:class:`ReceiveSession`), recycling closed ones with a new mid (RFC 8829 §5.2.2).
+
+Parsing reuses aiortc's SDP parser; writing is ours, so that every line we send is
+visible here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from aiortc.sdp import MediaDescription, SessionDescription
+
+from snapconf.media.dtls import Fingerprint
+from snapconf.media.router import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    Codec,
+)
+
+FORWARDED_EXTENSIONS = frozenset({EXT_MID, EXT_AUDIO_LEVEL, EXT_ABS_SEND_TIME})
+#: header extension ids the server uses in its own offers (same for every m-section of a
+#: BUNDLE group, RFC 8285 §6)
+RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2, EXT_ABS_SEND_TIME: 3}
+VIDEO_FEEDBACK = ("nack pli", "ccm fir")
+PUBLISH_VIDEO_FEEDBACK = ("nack pli", "ccm fir", "goog-remb")
+MAX_SDP_LENGTH = 64 * 1024
+
+
+class SdpError(ValueError):
+    """The SDP cannot be parsed or negotiated; the message says why."""
+
+
+@dataclass(slots=True, frozen=True)
+class LocalEndpoint:
+    """What the server writes for ICE and DTLS in every m-section."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprint: Fingerprint
+    candidates: Sequence[tuple[str, int]]
+
+
+@dataclass(slots=True)
+class PublishedTrack:
+    """One accepted m-section of a publish offer: the makings of a Producer."""
+
+    mid: str
+    kind: str
+    codec: Codec
+    payload_type: int
+    ssrc: int | None
+    extension_ids: dict[int, str]
+    msid: str | None
+
+
+@dataclass(slots=True)
+class PublishAnswer:
+    sdp: str
+    tracks: list[PublishedTrack]
+    remote_ufrag: str
+    remote_fingerprints: list[Fingerprint]
+    mid_extension_id: int
+
+
+def parse_sdp(sdp: str) -> SessionDescription:
+    """Parse SDP text, turning every parser failure into :class:`SdpError`."""
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise SdpError("sdp is empty")
+    if len(sdp) > MAX_SDP_LENGTH:
+        raise SdpError("sdp is too long")
+    if not sdp.startswith("v=0"):
+        raise SdpError("sdp does not start with v=0")
+    try:
+        return SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise SdpError(f"sdp is malformed: {type(exc).__name__} {exc}".strip()) from exc
+
+
+def _remote_credentials(session: SessionDescription) -> tuple[str, list[Fingerprint]]:
+    for media in session.media:
+        if media.port == 0 or media.ice is None:
+            continue
+        if not media.ice.usernameFragment or not media.ice.password:
+            raise SdpError("sdp has no ice-ufrag or ice-pwd")
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise SdpError("sdp has no DTLS fingerprint")
+        fingerprints = [Fingerprint(f.algorithm, f.value) for f in media.dtls.fingerprints]
+        return media.ice.usernameFragment, fingerprints
+    raise SdpError("sdp has no active media section")
+
+
+def _codec_of(media: MediaDescription, pt: int) -> Codec | None:
+    for c in media.rtp.codecs:
+        if c.payloadType == pt:
+            return _to_codec(c)
+    return None
+
+
+def _to_codec(c: object) -> Codec:
+    params = tuple(sorted((str(k), str(v)) for k, v in (c.parameters or {}).items()))  # type: ignore[attr-defined]
+    feedback = tuple(
+        f"{f.type} {f.parameter}" if f.parameter else f.type
+        for f in c.rtcpFeedback  # type: ignore[attr-defined]
+    )
+    name = c.mimeType.split("/", 1)[1]  # type: ignore[attr-defined]
+    return Codec(
+        name=name,
+        clock_rate=c.clockRate,  # type: ignore[attr-defined]
+        channels=c.channels or 1,  # type: ignore[attr-defined]
+        parameters=params,
+        feedback=feedback,
+    )
+
+
+def choose_codec(
+    media: MediaDescription, preferences: Sequence[str]
+) -> tuple[int, Codec] | None:
+    """The first codec of ``preferences`` the m-section offers (case-insensitive).
+
+    H.264 is taken only with packetization-mode=1, which browsers all decode.
+    """
+    offered = [(c.payloadType, _to_codec(c)) for c in media.rtp.codecs]
+    for wanted in preferences:
+        for pt, codec in offered:
+            if codec.name.lower() != wanted.lower():
+                continue
+            if codec.name.lower() == "h264":
+                params = dict(codec.parameters)
+                if params.get("packetization-mode") != "1":
+                    continue
+            return pt, codec
+    return None
+
+
+def _session_header(version: int, groups: Iterable[str], session_id: int) -> list[str]:
+    lines = [
+        "v=0",
+        f"o=- {session_id} {version} IN IP4 0.0.0.0",
+        "s=snapconf",
+        "t=0 0",
+        "a=ice-lite",
+    ]
+    mids = list(groups)
+    if mids:
+        lines.append("a=group:BUNDLE " + " ".join(mids))
+    lines.append("a=msid-semantic: WMS *")
+    return lines
+
+
+def _transport_lines(local: LocalEndpoint, setup: str) -> list[str]:
+    lines = [
+        f"a=ice-ufrag:{local.ice_ufrag}",
+        f"a=ice-pwd:{local.ice_pwd}",
+        f"a=fingerprint:{local.fingerprint.algorithm} {local.fingerprint.value}",
+        f"a=setup:{setup}",
+    ]
+    for i, (host, port) in enumerate(local.candidates):
+        lines.append(f"a=candidate:{i + 1} 1 udp {2130706431 - i} {host} {port} typ host")
+    lines.append("a=end-of-candidates")
+    lines.append("a=rtcp-mux")
+    return lines
+
+
+def _connection_line(local: LocalEndpoint) -> tuple[int, str]:
+    if local.candidates:
+        host, port = local.candidates[0]
+        return port, f"c=IN {'IP6' if ':' in host else 'IP4'} {host}"
+    return 9, "c=IN IP4 0.0.0.0"
+
+
+def _codec_lines(pt: int, codec: Codec, feedback: Iterable[str]) -> list[str]:
+    encoding = f"{codec.name}/{codec.clock_rate}"
+    if codec.channels > 1:
+        encoding += f"/{codec.channels}"
+    lines = [f"a=rtpmap:{pt} {encoding}"]
+    lines += [f"a=rtcp-fb:{pt} {fb}" for fb in feedback]
+    if codec.parameters:
+        lines.append(f"a=fmtp:{pt} " + ";".join(f"{k}={v}" for k, v in codec.parameters))
+    return lines
+
+
+def answer_publish(
+    offer_sdp: str,
+    local: LocalEndpoint,
+    *,
+    audio_codecs: Sequence[str],
+    video_codecs: Sequence[str],
+    version: int = 1,
+    session_id: int | None = None,
+) -> PublishAnswer:
+    """Answer a browser's offer of the tracks it sends (RFC 3264 §6).
+
+    Every audio/video m-section the browser sends on gets one codec; others (data
+    channels, ``recvonly``, unsupported codecs) are rejected with port 0.
+    """
+    offer = parse_sdp(offer_sdp)
+    remote_ufrag, remote_fingerprints = _remote_credentials(offer)
+    port, c_line = _connection_line(local)
+    tracks: list[PublishedTrack] = []
+    sections: list[list[str]] = []
+    bundle: list[str] = []
+    mid_extension_id = 0
+    for index, media in enumerate(offer.media):
+        mid = media.rtp.muxId or str(index)
+        fmt = " ".join(str(f) for f in media.fmt)
+        prefs = audio_codecs if media.kind == "audio" else video_codecs
+        chosen = None
+        if (
+            media.kind in ("audio", "video")
+            and media.port != 0
+            and media.direction in ("sendonly", "sendrecv")
+        ):
+            chosen = choose_codec(media, prefs)
+        if chosen is None:
+            sections.append(
+                [f"m={media.kind} 0 {media.profile} {fmt}", "c=IN IP4 0.0.0.0",
+                 f"a=mid:{mid}", "a=inactive"]
+            )
+            continue
+        pt, offered_codec = chosen
+        if media.kind == "audio":
+            feedback: tuple[str, ...] = ()
+            params = dict(offered_codec.parameters)
+            if offered_codec.name.lower() == "opus":
+                params = {"minptime": "10", "useinbandfec": "1"}
+            codec = Codec(
+                offered_codec.name,
+                offered_codec.clock_rate,
+                offered_codec.channels,
+                tuple(sorted(params.items())),
+            )
+        else:
+            feedback = tuple(fb for fb in PUBLISH_VIDEO_FEEDBACK if fb in offered_codec.feedback)
+            codec = Codec(
+                offered_codec.name,
+                offered_codec.clock_rate,
+                offered_codec.channels,
+                offered_codec.parameters,
+                feedback,
+            )
+        extension_ids = {
+            h.id: h.uri for h in media.rtp.headerExtensions if h.uri in FORWARDED_EXTENSIONS
+        }
+        for ext_id, uri in extension_ids.items():
+            if uri == EXT_MID:
+                mid_extension_id = ext_id
+        ssrc = _primary_ssrc(media)
+        tracks.append(
+            PublishedTrack(
+                mid=mid,
+                kind=media.kind,
+                codec=codec,
+                payload_type=pt,
+                ssrc=ssrc,
+                extension_ids=extension_ids,
+                msid=media.msid,
+            )
+        )
+        bundle.append(mid)
+        lines = [f"m={media.kind} {port} {media.profile} {pt}", c_line, f"a=mid:{mid}", "a=recvonly"]
+        lines += [f"a=extmap:{i} {u}" for i, u in sorted(extension_ids.items())]
+        lines += _transport_lines(local, "passive")
+        lines += _codec_lines(pt, codec, feedback)
+        sections.append(lines)
+    if not tracks:
+        raise SdpError("sdp offers no audio or video track the server can receive")
+    sid = session_id if session_id is not None else secrets.randbits(62)
+    out = _session_header(version, bundle, sid)
+    for lines in sections:
+        out += lines
+    return PublishAnswer(
+        sdp="\r\n".join(out) + "\r\n",
+        tracks=tracks,
+        remote_ufrag=remote_ufrag,
+        remote_fingerprints=remote_fingerprints,
+        mid_extension_id=mid_extension_id,
+    )
+
+
+def _primary_ssrc(media: MediaDescription) -> int | None:
+    """The media SSRC: the first of an FID group (RFC 5576 §4.2), else the first listed."""
+    for group in media.ssrc_group:
+        if group.semantic in ("FID", "SIM") and group.items:
+            return int(group.items[0])
+    if media.ssrc:
+        return int(media.ssrc[0].ssrc)
+    return None
+
+
+@dataclass(slots=True)
+class ReceiveSlot:
+    """One m-section of the receive transport's offer."""
+
+    mid: str
+    kind: str
+    consumer_key: str | None  # None: closed (port 0)
+    payload_type: int = 0
+    codec: Codec | None = None
+    ssrc: int = 0
+    cname: str = ""
+    stream_id: str = ""
+    track_id: str = ""
+
+
+@dataclass(slots=True)
+class ReceiveAnswer:
+    remote_ufrag: str
+    remote_fingerprints: list[Fingerprint]
+    accepted: dict[str, dict[int, str]]  # consumer key -> extension ids accepted
+    refused: list[str]  # consumer keys the browser rejected
+
+
+_AUDIO_PTS = (111, 63, 110, 109, 108, 107)
+_VIDEO_PTS = (96, 98, 100, 102, 104, 106, 119, 120, 121, 122, 123, 124, 125, 126, 127)
+
+
+@dataclass(slots=True)
+class ReceiveSession:
+    """The server-offered receive transport: m-sections, payload types, versions."""
+
+    slots: list[ReceiveSlot] = field(default_factory=list)
+    version: int = 0
+    session_id: int = field(default_factory=lambda: secrets.randbits(62))
+    _next_mid: int = 0
+    _payload_types: dict[tuple[str, int, int, tuple[tuple[str, str], ...]], int] = field(
+        default_factory=dict
+    )
+
+    def payload_type_for(self, codec: Codec) -> int:
+        """A payload type unique to this codec within the BUNDLE group (RFC 8843 §9.1)."""
+        key = codec.key()
+        pt = self._payload_types.get(key)
+        if pt is None:
+            used = set(self._payload_types.values())
+            pool = _AUDIO_PTS if codec.kind == "audio" else _VIDEO_PTS
+            pt = next((p for p in pool if p not in used), None)
+            if pt is None:
+                raise SdpError("no payload type left for this codec")
+            self._payload_types[key] = pt
+        return pt
+
+    def add(
+        self,
+        *,
+        consumer_key: str,
+        kind: str,
+        codec: Codec,
+        ssrc: int,
+        cname: str,
+        stream_id: str,
+        track_id: str,
+    ) -> ReceiveSlot:
+        """Add an m-section for a consumer, recycling a closed one of any kind."""
+        pt = self.payload_type_for(codec)
+        mid = f"r{self._next_mid}"
+        self._next_mid += 1
+        slot = ReceiveSlot(mid, kind, consumer_key, pt, codec, ssrc, cname, stream_id, track_id)
+        for i, existing in enumerate(self.slots):
+            if existing.consumer_key is None:
+                self.slots[i] = slot
+                return slot
+        self.slots.append(slot)
+        return slot
+
+    def remove(self, consumer_key: str) -> None:
+        for slot in self.slots:
+            if slot.consumer_key == consumer_key:
+                slot.consumer_key = None
+
+    def slot(self, consumer_key: str) -> ReceiveSlot | None:
+        for slot in self.slots:
+            if slot.consumer_key == consumer_key:
+                return slot
+        return None
+
+    def offer(self, local: LocalEndpoint) -> str:
+        """The next offer (RFC 8829 §5.2.2): same m-section order, closed ones at port 0."""
+        self.version += 1
+        port, c_line = _connection_line(local)
+        active = [s.mid for s in self.slots if s.consumer_key is not None]
+        out = _session_header(self.version, active, self.session_id)
+        for slot in self.slots:
+            pt = slot.payload_type or (111 if slot.kind == "audio" else 96)
+            if slot.consumer_key is None or slot.codec is None:
+                out += [f"m={slot.kind} 0 UDP/TLS/RTP/SAVPF {pt}", "c=IN IP4 0.0.0.0",
+                        f"a=mid:{slot.mid}", "a=inactive"]
+                if slot.codec is not None:
+                    out += _codec_lines(pt, slot.codec, ())
+                continue
+            out += [f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}", c_line, f"a=mid:{slot.mid}",
+                    "a=sendonly", f"a=msid:{slot.stream_id} {slot.track_id}"]
+            for uri, ext_id in RECV_EXTENSION_IDS.items():
+                if uri == EXT_AUDIO_LEVEL and slot.kind != "audio":
+                    continue
+                if uri == EXT_ABS_SEND_TIME and slot.kind != "video":
+                    continue
+                out.append(f"a=extmap:{ext_id} {uri}")
+            out += _transport_lines(local, "actpass")
+            feedback = VIDEO_FEEDBACK if slot.kind == "video" else ()
+            out += _codec_lines(pt, slot.codec, feedback)
+            out += [
+                f"a=ssrc:{slot.ssrc} cname:{slot.cname}",
+                f"a=ssrc:{slot.ssrc} msid:{slot.stream_id} {slot.track_id}",
+            ]
+        return "\r\n".join(out) + "\r\n"
+
+    def apply_answer(self, answer_sdp: str) -> ReceiveAnswer:
+        """Read the browser's answer to :meth:`offer`: which consumers it accepted."""
+        answer = parse_sdp(answer_sdp)
+        by_mid = {m.rtp.muxId: m for m in answer.media}
+        accepted: dict[str, dict[int, str]] = {}
+        refused: list[str] = []
+        for slot in self.slots:
+            if slot.consumer_key is None:
+                continue
+            media = by_mid.get(slot.mid)
+            if media is None or media.port == 0 or media.direction in ("inactive", "sendonly"):
+                refused.append(slot.consumer_key)
+                continue
+            accepted[slot.consumer_key] = {
+                h.id: h.uri for h in media.rtp.headerExtensions if h.uri in FORWARDED_EXTENSIONS
+            }
+        if accepted:
+            ufrag, fingerprints = _remote_credentials(answer)
+        else:
+            ufrag, fingerprints = "", []
+        return ReceiveAnswer(ufrag, fingerprints, accepted, refused)

@@ -1,0 +1,265 @@
+"""MediaServer: every participant's media on one UDP port.
+
+Datagrams are demultiplexed by their first byte (RFC 7983 §7): 0-3 STUN, 20-63 DTLS,
+128-191 RTP/RTCP. STUN Binding requests find their transport by the local ICE ufrag in
+USERNAME and, once authenticated, bind their source address to it; DTLS and SRTP find
+it by source address. Malformed or unexpected datagrams are dropped and counted by
+reason; the counts are logged at most once per interval, never per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from snapconf.media import stun
+from snapconf.media.dtls import DtlsCertificate
+
+if TYPE_CHECKING:
+    from snapconf.media.transport import WebRtcTransport
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class MediaConfig:
+    """Media transport settings (section ``[media]`` of the config file)."""
+
+    #: local addresses to listen on; each gets one UDP socket on ``port``
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    #: the UDP port for all media
+    port: int = 10000
+    #: addresses written in ICE candidates (public IP behind NAT); default: ``listen``
+    announced: list[str] = field(default_factory=list)
+    #: seconds without any datagram before a transport is closed (RFC 7675 consent)
+    consent_timeout: float = 30.0
+    #: minimum seconds between keyframe requests sent to one publisher
+    keyframe_interval: float = 0.5
+    #: bitrate (bit/s) announced to publishers with REMB; 0 disables REMB
+    max_incoming_bitrate: int = 2_000_000
+    #: seconds between receiver reports sent to publishers
+    rtcp_interval: float = 1.0
+    #: seconds between log lines summarising dropped datagrams
+    drop_log_interval: float = 10.0
+    #: socket buffer sizes (bytes)
+    socket_buffer: int = 4 * 1024 * 1024
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """One listening socket; hands every datagram to the server with itself."""
+
+    def __init__(self, server: MediaServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.server.datagram_received(self, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.server.count_drop("socket_error")
+
+
+class MediaServer:
+    """Owns the UDP sockets and routes datagrams to :class:`WebRtcTransport` objects."""
+
+    def __init__(self, config: MediaConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+        self.certificate = DtlsCertificate()
+        self.endpoints: list[_Endpoint] = []
+        self.by_ufrag: dict[str, WebRtcTransport] = {}
+        self.by_addr: dict[Address, tuple[WebRtcTransport, _Endpoint]] = {}
+        self.drops: Counter[str] = Counter()
+        self.datagrams_in = 0
+        self.datagrams_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._logged_drops: Counter[str] = Counter()
+        self._current: _Endpoint | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.closed = False
+
+    @property
+    def local_addresses(self) -> list[Address]:
+        out = []
+        for endpoint in self.endpoints:
+            if endpoint.transport is not None:
+                host, port = endpoint.transport.get_extra_info("sockname")[:2]
+                out.append((host, port))
+        return out
+
+    @property
+    def candidate_addresses(self) -> list[Address]:
+        """Addresses for ICE host candidates: announced IPs, else the bound ones."""
+        local = self.local_addresses
+        if not local:
+            return []
+        port = local[0][1]
+        if self.config.announced:
+            return [(ip, port) for ip in self.config.announced]
+        return local
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for host in self.config.listen:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, self.config.socket_buffer)
+                except OSError:
+                    pass
+            sock.bind((host, self.config.port))
+            sock.setblocking(False)
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: _Endpoint(self), sock=sock
+            )
+            self.endpoints.append(protocol)
+        log.info("media: listening on UDP %s", ", ".join(f"{h}:{p}" for h, p in self.local_addresses))
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    # -- registry ---------------------------------------------------------------------
+    def register(self, transport: WebRtcTransport) -> None:
+        self.by_ufrag[transport.ice_ufrag] = transport
+
+    def bind_address(self, transport: WebRtcTransport, addr: Address) -> None:
+        previous = self.by_addr.get(addr)
+        if previous is not None and previous[0] is not transport:
+            previous[0].addrs.discard(addr)
+        assert self._current is not None
+        self.by_addr[addr] = (transport, self._current)
+
+    def unregister(self, transport: WebRtcTransport) -> None:
+        self.by_ufrag.pop(transport.ice_ufrag, None)
+        for addr in transport.addrs:
+            entry = self.by_addr.get(addr)
+            if entry is not None and entry[0] is transport:
+                del self.by_addr[addr]
+
+    def count_drop(self, reason: str) -> None:
+        self.drops[reason] += 1
+
+    # -- receive path (synchronous) -------------------------------------------------------
+    def datagram_received(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
+        self.datagrams_in += 1
+        self.bytes_in += len(data)
+        if not data:
+            self.drops["empty"] += 1
+            return
+        first = data[0]
+        if 127 < first < 192:
+            entry = self.by_addr.get(addr)
+            if entry is None:
+                self.drops["unknown_address"] += 1
+                return
+            entry[0].on_srtp(data, addr, self.clock())
+        elif first < 4:
+            self._on_stun(endpoint, data, addr)
+        elif 19 < first < 64:
+            entry = self.by_addr.get(addr)
+            if entry is None:
+                self.drops["unknown_address"] += 1
+                return
+            entry[0].on_dtls(data, addr)
+        else:
+            self.drops["unknown_protocol"] += 1
+
+    def _on_stun(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
+        try:
+            request = stun.parse_binding_request(data)
+        except ValueError:
+            self.drops["stun_malformed"] += 1
+            return
+        transport = self.by_ufrag.get(request.local_ufrag)
+        if transport is None:
+            self.drops["stun_unknown_ufrag"] += 1
+            return
+        if not stun.check_integrity(request, transport.ice_pwd):
+            self.drops["stun_integrity"] += 1
+            self._send(endpoint, stun.binding_error(request, 401, "Unauthorized"), addr)
+            return
+        if transport.remote_ufrag is not None and request.remote_ufrag != transport.remote_ufrag:
+            self.drops["stun_remote_ufrag"] += 1
+            return
+        self._current = endpoint
+        transport.on_binding(addr, request.use_candidate)
+        self._current = None
+        self._send(endpoint, stun.binding_success(request, addr, transport.ice_pwd), addr)
+
+    # -- send path ------------------------------------------------------------------------
+    def sendto(self, data: bytes, addr: Address) -> None:
+        entry = self.by_addr.get(addr)
+        endpoint = entry[1] if entry is not None else (self.endpoints[0] if self.endpoints else None)
+        if endpoint is None:
+            raise ConnectionError("media server not started")
+        self._send(endpoint, data, addr)
+
+    def _send(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
+        if endpoint.transport is None:
+            raise ConnectionError("media socket closed")
+        endpoint.transport.sendto(data, addr)
+        self.datagrams_out += 1
+        self.bytes_out += len(data)
+
+    # -- housekeeping ---------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        """DTLS retransmission timers, RTCP reports, consent expiry and drop logging."""
+        tick = 0.2
+        next_rtcp = self.clock() + self.config.rtcp_interval
+        next_log = self.clock() + self.config.drop_log_interval
+        while True:
+            await asyncio.sleep(tick)
+            now = self.clock()
+            transports = list(self.by_ufrag.values())
+            for transport in transports:
+                try:
+                    transport.handle_timers(now)
+                    if now - transport.last_received > self.config.consent_timeout:
+                        transport.close("consent expired")
+                except Exception:
+                    log.exception("transport %s: housekeeping failed", transport.id)
+            if now >= next_rtcp:
+                next_rtcp = now + self.config.rtcp_interval
+                for transport in transports:
+                    if transport.closed:
+                        continue
+                    try:
+                        transport.send_reports(now)
+                    except Exception:
+                        log.exception("transport %s: RTCP reports failed", transport.id)
+            if now >= next_log:
+                next_log = now + self.config.drop_log_interval
+                delta = self.drops - self._logged_drops
+                if delta:
+                    log.warning("media: dropped datagrams %s", dict(delta))
+                    self._logged_drops = Counter(self.drops)
+
+    async def close(self) -> None:
+        """Close every transport and socket; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        for transport in list(self.by_ufrag.values()):
+            transport.close("server closing")
+        for endpoint in self.endpoints:
+            if endpoint.transport is not None:
+                endpoint.transport.close()

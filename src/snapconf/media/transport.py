@@ -1,0 +1,289 @@
+"""WebRtcTransport: one ICE-lite + DTLS-SRTP association with a browser.
+
+Each transport has its own ICE credentials and learns its remote address from STUN
+Binding requests (RFC 8445 §2.5, ICE-lite); DTLS runs to the DTLS server role
+(RFC 5763 §5) and yields the SRTP sessions. Datagrams reach it already demultiplexed by
+:class:`snapconf.media.server.MediaServer` (RFC 7983); what it sends goes back through
+the socket its remote address arrived on. All methods are synchronous.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pylibsrtp
+
+from snapconf.media.dtls import DtlsCertificate, DtlsError, DtlsSession, Fingerprint
+from snapconf.media.router import Consumer, Producer
+from snapconf.rtp.packet import is_rtcp, parse_rtp_header
+from snapconf.rtp.rtcp import (
+    RtcpFir,
+    RtcpPli,
+    RtcpReceiverReport,
+    RtcpRemb,
+    RtcpSenderReport,
+    parse_rtcp,
+    serialize_rtcp,
+)
+
+if TYPE_CHECKING:
+    from snapconf.media.server import MediaServer
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+_ICE_CHARS = string.ascii_letters + string.digits + "+/"
+
+
+def _ice_token(length: int) -> str:
+    return "".join(secrets.choice(_ICE_CHARS) for _ in range(length))
+
+
+@dataclass(slots=True)
+class TransportStats:
+    packets_in: int = 0
+    bytes_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+    rtcp_in: int = 0
+    rtcp_out: int = 0
+
+
+class WebRtcTransport:
+    """ICE-lite, DTLS-SRTP and RTCP termination for one browser peer connection."""
+
+    def __init__(
+        self,
+        server: MediaServer,
+        certificate: DtlsCertificate,
+        *,
+        transport_id: str,
+        on_close: Callable[[WebRtcTransport, str], None] | None = None,
+    ) -> None:
+        self.id = transport_id
+        self.server = server
+        self.ice_ufrag = _ice_token(8)
+        self.ice_pwd = _ice_token(24)
+        self.remote_ufrag: str | None = None
+        self.certificate = certificate
+        self.remote_fingerprints: list[Fingerprint] = []
+        self.addr: Address | None = None
+        self.addrs: set[Address] = set()
+        self.nominated = False
+        self.dtls: DtlsSession | None = None
+        self.srtp_rx: pylibsrtp.Session | None = None
+        self.srtp_tx: pylibsrtp.Session | None = None
+        self.producers_by_ssrc: dict[int, Producer] = {}
+        self.producers_by_mid: dict[str, Producer] = {}
+        self.consumers_by_ssrc: dict[int, Consumer] = {}
+        self.mid_extension_id = 0
+        self.rtcp_ssrc = secrets.randbits(32) | 1
+        self.created = server.clock()
+        self.last_received = self.created
+        self.connected_at: float | None = None
+        self.closed = False
+        self.stats = TransportStats()
+        self.max_incoming_bitrate = server.config.max_incoming_bitrate
+        self._on_close = on_close
+        self.on_connected: Callable[[WebRtcTransport], None] | None = None
+        server.register(self)
+
+    # -- negotiation ----------------------------------------------------------------------
+    def set_remote(self, ufrag: str, fingerprints: list[Fingerprint]) -> None:
+        """Remote ICE ufrag and DTLS fingerprints from the peer's SDP."""
+        if self.dtls is not None and fingerprints != self.remote_fingerprints:
+            raise ValueError("DTLS fingerprint changed during the session")
+        self.remote_ufrag = ufrag
+        self.remote_fingerprints = fingerprints
+
+    @property
+    def connected(self) -> bool:
+        return self.srtp_tx is not None and self.addr is not None
+
+    # -- ICE (RFC 8445 §7.3, lite) ----------------------------------------------------------
+    def on_binding(self, addr: Address, use_candidate: bool) -> None:
+        """An authenticated Binding request came from ``addr``."""
+        self.last_received = self.server.clock()
+        if addr not in self.addrs:
+            self.addrs.add(addr)
+            self.server.bind_address(self, addr)
+        if self.addr is None or (use_candidate and addr != self.addr) or not self.nominated:
+            if self.addr != addr:
+                log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
+            self.addr = addr
+        if use_candidate:
+            self.nominated = True
+
+    # -- DTLS ---------------------------------------------------------------------------
+    def on_dtls(self, data: bytes, addr: Address) -> None:
+        self.last_received = self.server.clock()
+        if self.dtls is None:
+            if not self.remote_fingerprints:
+                self.server.count_drop("dtls_before_sdp")
+                return
+            self.dtls = DtlsSession(self.certificate, self.remote_fingerprints, self._send_raw)
+        try:
+            self.dtls.receive(data)
+        except DtlsError as exc:
+            log.warning("transport %s: %s", self.id, exc)
+            self.server.count_drop("dtls_failed")
+            self.close("dtls failed")
+            return
+        if self.dtls.connected and self.srtp_tx is None:
+            self.srtp_rx = self.dtls.srtp_rx
+            self.srtp_tx = self.dtls.srtp_tx
+            self.connected_at = self.server.clock()
+            log.info("transport %s: DTLS connected", self.id)
+            if self.on_connected is not None:
+                self.on_connected(self)
+
+    def handle_timers(self, now: float) -> None:
+        if self.dtls is not None and not self.dtls.connected:
+            self.dtls.handle_timeout()
+
+    # -- SRTP / SRTCP (hot path) -----------------------------------------------------------
+    def on_srtp(self, data: bytes, addr: Address, now: float) -> None:
+        srtp = self.srtp_rx
+        if srtp is None:
+            self.server.count_drop("srtp_before_dtls")
+            return
+        self.last_received = now
+        if is_rtcp(data):
+            try:
+                plain = srtp.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                self.server.count_drop("srtcp_auth")
+                return
+            self.stats.rtcp_in += 1
+            self._on_rtcp(plain, now)
+            return
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            self.server.count_drop("srtp_auth")
+            return
+        try:
+            header = parse_rtp_header(plain)
+        except ValueError:
+            self.server.count_drop("rtp_malformed")
+            return
+        self.stats.packets_in += 1
+        self.stats.bytes_in += len(plain)
+        producer = self.producers_by_ssrc.get(header.ssrc)
+        if producer is None:
+            producer = self._producer_by_mid(header.ssrc, header.extensions)
+            if producer is None:
+                self.server.count_drop("unknown_ssrc")
+                return
+        producer.receive_rtp(plain, header, now)
+
+    def _producer_by_mid(self, ssrc: int, extensions: dict[int, bytes]) -> Producer | None:
+        """Bind a new SSRC to its producer by the MID extension (RFC 8843 §9.2)."""
+        mid_id = self.mid_extension_id
+        if not mid_id or mid_id not in extensions:
+            return None
+        producer = self.producers_by_mid.get(extensions[mid_id].decode("ascii", "replace"))
+        if producer is None:
+            return None
+        if producer.ssrc is not None:
+            self.producers_by_ssrc.pop(producer.ssrc, None)
+        self.producers_by_ssrc[ssrc] = producer
+        return producer
+
+    def _on_rtcp(self, plain: bytes, now: float) -> None:
+        try:
+            packets = parse_rtcp(plain)
+        except ValueError:
+            self.server.count_drop("rtcp_malformed")
+            return
+        for packet in packets:
+            if isinstance(packet, RtcpSenderReport):
+                producer = self.producers_by_ssrc.get(packet.ssrc)
+                if producer is not None:
+                    producer.receive_sender_report(packet, now)
+            elif isinstance(packet, RtcpPli):
+                consumer = self.consumers_by_ssrc.get(packet.media_ssrc)
+                if consumer is not None:
+                    consumer.request_keyframe()
+            elif isinstance(packet, RtcpFir):
+                for ssrc, _ in packet.entries:
+                    consumer = self.consumers_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.request_keyframe()
+
+    def send_rtp(self, packet: bytes) -> None:
+        """Protect and send one RTP packet; raises when not connected."""
+        srtp = self.srtp_tx
+        addr = self.addr
+        if srtp is None or addr is None:
+            raise ConnectionError("transport not connected")
+        data = srtp.protect(packet)
+        self.server.sendto(data, addr)
+        self.stats.packets_out += 1
+        self.stats.bytes_out += len(data)
+
+    def send_rtcp(self, packet: bytes) -> None:
+        """Protect and send one RTCP compound packet; silently skipped before DTLS."""
+        srtp = self.srtp_tx
+        addr = self.addr
+        if srtp is None or addr is None:
+            return
+        self.server.sendto(srtp.protect_rtcp(packet), addr)
+        self.stats.rtcp_out += 1
+
+    def send_reports(self, now: float) -> None:
+        """Periodic RTCP: receiver reports and REMB for what we receive (RFC 3550 §6.4.2)."""
+        if not self.connected or not self.producers_by_ssrc:
+            return
+        blocks = []
+        video_ssrcs = []
+        for producer in set(self.producers_by_ssrc.values()):
+            block = producer.report_block(now)
+            if block is not None:
+                blocks.append(block)
+            if producer.kind == "video" and producer.ssrc is not None:
+                video_ssrcs.append(producer.ssrc)
+        if not blocks:
+            return
+        packets: list[RtcpReceiverReport | RtcpRemb] = [
+            RtcpReceiverReport(ssrc=self.rtcp_ssrc, reports=blocks[:31])
+        ]
+        if video_ssrcs and self.max_incoming_bitrate:
+            packets.append(
+                RtcpRemb(
+                    sender_ssrc=self.rtcp_ssrc,
+                    bitrate=self.max_incoming_bitrate,
+                    ssrcs=video_ssrcs,
+                )
+            )
+        self.send_rtcp(serialize_rtcp(list(packets)))
+
+    def _send_raw(self, data: bytes) -> None:
+        if self.addr is not None:
+            self.server.sendto(data, self.addr)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self, reason: str = "closed") -> None:
+        """Close DTLS, forget addresses, tell the owner; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.dtls is not None:
+            self.dtls.close()
+        self.server.unregister(self)
+        for producer in list(self.producers_by_mid.values()):
+            producer.close()
+        for consumer in list(self.consumers_by_ssrc.values()):
+            consumer.close()
+        self.producers_by_ssrc.clear()
+        self.producers_by_mid.clear()
+        self.consumers_by_ssrc.clear()
+        self.srtp_tx = self.srtp_rx = None
+        log.info("transport %s closed: %s", self.id, reason)
+        if self._on_close is not None:
+            self._on_close(self, reason)
