@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -171,6 +172,10 @@ class _Endpoint(asyncio.DatagramProtocol):
         log.debug("RTP socket error: %s", exc)
 
 
+def _factory(endpoint: _Endpoint) -> Callable[[], _Endpoint]:
+    return lambda: endpoint
+
+
 AudioCallback = Callable[[int, int, int, bytes], None]
 
 
@@ -229,14 +234,12 @@ class RtpSession:
         for port in allocator.candidates():
             rtp = _Endpoint(self._on_rtp)
             try:
-                await loop.create_datagram_endpoint(lambda rtp=rtp: rtp, local_addr=(host, port))
+                await loop.create_datagram_endpoint(_factory(rtp), local_addr=(host, port))
             except OSError:
                 continue
             rtcp = _Endpoint(self._on_rtcp)
             try:
-                await loop.create_datagram_endpoint(
-                    lambda rtcp=rtcp: rtcp, local_addr=(host, port + 1)
-                )
+                await loop.create_datagram_endpoint(_factory(rtcp), local_addr=(host, port + 1))
             except OSError:
                 assert rtp.transport is not None
                 rtp.transport.close()
@@ -352,8 +355,6 @@ class RtpSession:
             )
         count = 1 if blocks else 0
         if self.stats.packets_out:
-            import time
-
             ntp = time.time() + 2208988800
             ntp_hi = int(ntp) & 0xFFFFFFFF
             ntp_lo = int((ntp % 1) * (1 << 32)) & 0xFFFFFFFF

@@ -7,6 +7,7 @@ checked against the ``a=fingerprint`` of its SDP (RFC 8122 §5). The server answ
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,10 +104,8 @@ class DtlsSession:
         """Send close_notify once connected; idempotent."""
         if self.connected:
             self.connected = False
-            try:
+            with contextlib.suppress(SSL.Error):
                 self._ssl.shutdown()
-            except SSL.Error:
-                pass
             self._flush()
 
     def _flush(self) -> None:

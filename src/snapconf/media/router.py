@@ -297,6 +297,8 @@ class Consumer:
     extensions: ConsumerExtensions = field(default_factory=ConsumerExtensions)
     paused: bool = False
     closed: bool = False
+    #: the receiving peer accepted this consumer's m-section
+    negotiated: bool = False
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     on_error: Callable[[Consumer, Exception], None] | None = None
     _seq_offset: int = 0
@@ -321,7 +323,9 @@ class Consumer:
             if extensions.mid and 1 <= len(mid) <= 16
             else b""
         )
-        self._level_header = bytes((extensions.audio_level << 4,)) if extensions.audio_level else b""
+        self._level_header = (
+            bytes((extensions.audio_level << 4,)) if extensions.audio_level else b""
+        )
         self._ast_header = (
             bytes(((extensions.abs_send_time << 4) | 2,)) if extensions.abs_send_time else b""
         )

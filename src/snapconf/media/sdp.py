@@ -122,9 +122,7 @@ def _to_codec(c: object) -> Codec:
     )
 
 
-def choose_codec(
-    media: MediaDescription, preferences: Sequence[str]
-) -> tuple[int, Codec] | None:
+def choose_codec(media: MediaDescription, preferences: Sequence[str]) -> tuple[int, Codec] | None:
     """The first codec of ``preferences`` the m-section offers (case-insensitive).
 
     H.264 is taken only with packetization-mode=1, which browsers all decode.
@@ -157,13 +155,18 @@ def _session_header(version: int, groups: Iterable[str], session_id: int) -> lis
     return lines
 
 
-def _transport_lines(local: LocalEndpoint, setup: str) -> list[str]:
-    lines = [
+def _credential_lines(local: LocalEndpoint, setup: str) -> list[str]:
+    """ICE and DTLS attributes; closed m-sections carry them too, as JSEP peers expect."""
+    return [
         f"a=ice-ufrag:{local.ice_ufrag}",
         f"a=ice-pwd:{local.ice_pwd}",
         f"a=fingerprint:{local.fingerprint.algorithm} {local.fingerprint.value}",
         f"a=setup:{setup}",
     ]
+
+
+def _transport_lines(local: LocalEndpoint, setup: str) -> list[str]:
+    lines = _credential_lines(local, setup)
     for i, (host, port) in enumerate(local.candidates):
         lines.append(f"a=candidate:{i + 1} 1 udp {2130706431 - i} {host} {port} typ host")
     lines.append("a=end-of-candidates")
@@ -223,8 +226,13 @@ def answer_publish(
             chosen = choose_codec(media, prefs)
         if chosen is None:
             sections.append(
-                [f"m={media.kind} 0 {media.profile} {fmt}", "c=IN IP4 0.0.0.0",
-                 f"a=mid:{mid}", "a=inactive"]
+                [
+                    f"m={media.kind} 0 {media.profile} {fmt}",
+                    "c=IN IP4 0.0.0.0",
+                    f"a=mid:{mid}",
+                    "a=inactive",
+                    *_credential_lines(local, "passive"),
+                ]
             )
             continue
         pt, offered_codec = chosen
@@ -267,7 +275,12 @@ def answer_publish(
             )
         )
         bundle.append(mid)
-        lines = [f"m={media.kind} {port} {media.profile} {pt}", c_line, f"a=mid:{mid}", "a=recvonly"]
+        lines = [
+            f"m={media.kind} {port} {media.profile} {pt}",
+            c_line,
+            f"a=mid:{mid}",
+            "a=recvonly",
+        ]
         lines += [f"a=extmap:{i} {u}" for i, u in sorted(extension_ids.items())]
         lines += _transport_lines(local, "passive")
         lines += _codec_lines(pt, codec, feedback)
@@ -392,13 +405,23 @@ class ReceiveSession:
         for slot in self.slots:
             pt = slot.payload_type or (111 if slot.kind == "audio" else 96)
             if slot.consumer_key is None or slot.codec is None:
-                out += [f"m={slot.kind} 0 UDP/TLS/RTP/SAVPF {pt}", "c=IN IP4 0.0.0.0",
-                        f"a=mid:{slot.mid}", "a=inactive"]
+                out += [
+                    f"m={slot.kind} 0 UDP/TLS/RTP/SAVPF {pt}",
+                    "c=IN IP4 0.0.0.0",
+                    f"a=mid:{slot.mid}",
+                    "a=inactive",
+                ]
+                out += _credential_lines(local, "actpass")
                 if slot.codec is not None:
                     out += _codec_lines(pt, slot.codec, ())
                 continue
-            out += [f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}", c_line, f"a=mid:{slot.mid}",
-                    "a=sendonly", f"a=msid:{slot.stream_id} {slot.track_id}"]
+            out += [
+                f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}",
+                c_line,
+                f"a=mid:{slot.mid}",
+                "a=sendonly",
+                f"a=msid:{slot.stream_id} {slot.track_id}",
+            ]
             for uri, ext_id in RECV_EXTENSION_IDS.items():
                 if uri == EXT_AUDIO_LEVEL and slot.kind != "audio":
                     continue

@@ -10,6 +10,7 @@ reason; the counts are logged at most once per interval, never per packet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections import Counter
@@ -60,8 +61,8 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's UDPTransport does not subclass asyncio.DatagramTransport
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.server.datagram_received(self, data, addr)
@@ -117,17 +118,15 @@ class MediaServer:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                try:
+                with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config.socket_buffer)
-                except OSError:
-                    pass
             sock.bind((host, self.config.port))
             sock.setblocking(False)
-            _, protocol = await loop.create_datagram_endpoint(
-                lambda: _Endpoint(self), sock=sock
-            )
+            _, protocol = await loop.create_datagram_endpoint(lambda: _Endpoint(self), sock=sock)
             self.endpoints.append(protocol)
-        log.info("media: listening on UDP %s", ", ".join(f"{h}:{p}" for h, p in self.local_addresses))
+        log.info(
+            "media: listening on UDP %s", ", ".join(f"{h}:{p}" for h, p in self.local_addresses)
+        )
         self._tasks.append(asyncio.create_task(self._housekeeping()))
 
     # -- registry ---------------------------------------------------------------------
@@ -201,7 +200,9 @@ class MediaServer:
     # -- send path ------------------------------------------------------------------------
     def sendto(self, data: bytes, addr: Address) -> None:
         entry = self.by_addr.get(addr)
-        endpoint = entry[1] if entry is not None else (self.endpoints[0] if self.endpoints else None)
+        endpoint = (
+            entry[1] if entry is not None else (self.endpoints[0] if self.endpoints else None)
+        )
         if endpoint is None:
             raise ConnectionError("media server not started")
         self._send(endpoint, data, addr)
@@ -254,10 +255,8 @@ class MediaServer:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         for transport in list(self.by_ufrag.values()):
             transport.close("server closing")
         for endpoint in self.endpoints:

@@ -247,9 +247,7 @@ class RtcpFir:
     def parse_fci(cls, sender: int, fci: bytes) -> RtcpFir:
         if len(fci) % 8:
             raise ValueError("RTCP FIR feedback is truncated")
-        entries = [
-            (struct.unpack_from("!I", fci, p)[0], fci[p + 4]) for p in range(0, len(fci), 8)
-        ]
+        entries = [(struct.unpack_from("!I", fci, p)[0], fci[p + 4]) for p in range(0, len(fci), 8)]
         return cls(sender, entries)
 
     def __bytes__(self) -> bytes:

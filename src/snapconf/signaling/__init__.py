@@ -1,1 +1,1 @@
-"""snapconf.signaling."""
+"""WebSocket signaling for browsers and the Python client (docs/signaling.md)."""

@@ -149,7 +149,7 @@ class OpusEncoder:
         opuslib.api.encoder.encoder_ctl(self._state, opuslib.api.ctl.reset_state)
 
     def __del__(self) -> None:
-        if self._state is not None:
+        if getattr(self, "_state", None) is not None:
             opuslib.api.encoder.destroy(self._state)
             self._state = None
 
@@ -218,6 +218,6 @@ class OpusDecoder:
         opuslib.api.decoder.decoder_ctl(self._state, opuslib.api.ctl.reset_state)
 
     def __del__(self) -> None:
-        if self._state is not None:
+        if getattr(self, "_state", None) is not None:
             opuslib.api.decoder.destroy(self._state)
             self._state = None

@@ -1,0 +1,5 @@
+import sys
+
+from snapconf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""Wires the components together: media server, conferences, HTTP, signaling."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from snapconf import metrics
+from snapconf.clock import SYSTEM_CLOCK, Clock
+from snapconf.conference import Conferences, valid_room_name
+from snapconf.config import Config
+from snapconf.media.server import MediaServer
+from snapconf.signaling.auth import TokenVerifier
+from snapconf.signaling.session import SignalingStats, websocket_handler
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(str(resources.files("snapconf") / "web" / "static"))
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; "
+        "img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+    ),
+}
+
+
+class Server:
+    """The whole server: start with :meth:`start`, stop with :meth:`close`."""
+
+    def __init__(self, config: Config, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.clock = clock
+        self.media = MediaServer(config.media, clock.now)
+        self.conferences = Conferences(self.media, config.sfu, clock.now)
+        self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None
+        self.signaling_stats = SignalingStats()
+        self.metric_sources: list[Callable[[], list[str]]] = []
+        self.http_app = self._make_app()
+        self._runner: web.AppRunner | None = None
+        self.http_port = 0
+        self.closed = False
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[_security_headers])
+        app["conferences"] = self.conferences
+        app["token_verifier"] = self.verifier
+        app["signaling_config"] = self.config.signaling
+        app["signaling_stats"] = self.signaling_stats
+        app["clock"] = self.clock.now
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/ws", websocket_handler)
+        app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+        app.router.add_get("/", self._index)
+        app.router.add_get("/{room}", self._room)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "conferences": len(self.conferences)})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=metrics.render(self),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/" + secrets.token_urlsafe(6).replace("_", "-").lower())
+
+    async def _room(self, request: web.Request) -> web.StreamResponse:
+        room = request.match_info["room"]
+        if not valid_room_name(room):
+            raise web.HTTPNotFound(text="no such room")
+        return web.FileResponse(STATIC_DIR / "room.html")
+
+    async def start(self) -> None:
+        await self.media.start()
+        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.http_port = sockets[0].getsockname()[1]
+        log.info(
+            "http: listening on http://%s:%d (rooms at /<name>, signaling at /ws)",
+            self.config.http.host,
+            self.http_port,
+        )
+        if self.verifier is None:
+            log.info("auth: anonymous joins allowed (no auth.jwt_secret or auth.jwt_public_key)")
+
+    async def close(self) -> None:
+        """Stop accepting, end conferences, close sockets; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.conferences.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.media.close()
+
+
+@web.middleware
+async def _security_headers(
+    request: web.Request, handler: Callable[[web.Request], object]
+) -> web.StreamResponse:
+    response = await handler(request)  # type: ignore[misc]
+    assert isinstance(response, web.StreamResponse)
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,59 @@
+"""The conferences of one server, created on first join and closed when empty."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+
+from snapconf.conference.conference import Conference, SfuConfig
+from snapconf.media.server import MediaServer
+
+log = logging.getLogger(__name__)
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def valid_room_name(name: str) -> bool:
+    """Room names are 1-64 characters of ``A-Za-z0-9._-`` (they appear in URLs)."""
+    return bool(ROOM_NAME.match(name))
+
+
+class Conferences:
+    """Conferences by name."""
+
+    def __init__(self, media: MediaServer, config: SfuConfig, clock: Callable[[], float]) -> None:
+        self.media = media
+        self.config = config
+        self.clock = clock
+        self._by_name: dict[str, Conference] = {}
+
+    def get(self, name: str) -> Conference | None:
+        return self._by_name.get(name)
+
+    def get_or_create(self, name: str) -> Conference:
+        conference = self._by_name.get(name)
+        if conference is None or conference.closed:
+            conference = Conference(
+                name, media=self.media, config=self.config, clock=self.clock, on_empty=self._empty
+            )
+            self._by_name[name] = conference
+            log.info("conference %s created", name)
+        return conference
+
+    def _empty(self, conference: Conference) -> None:
+        if self._by_name.get(conference.name) is conference:
+            del self._by_name[conference.name]
+        conference.close()
+        log.info("conference %s closed (empty)", conference.name)
+
+    def __iter__(self) -> Iterator[Conference]:
+        return iter(list(self._by_name.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def close(self) -> None:
+        for conference in list(self._by_name.values()):
+            conference.close("server shutting down")
+        self._by_name.clear()

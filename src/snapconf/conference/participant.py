@@ -1,0 +1,170 @@
+"""Participant: a browser peer (two WebRTC transports), a phone call or a server agent."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from snapconf.media.router import Consumer, ConsumerExtensions, Producer, Router
+from snapconf.media.sdp import LocalEndpoint, ReceiveSession
+from snapconf.media.server import MediaServer
+from snapconf.media.transport import WebRtcTransport
+
+log = logging.getLogger(__name__)
+
+
+class ParticipantListener(Protocol):
+    """Where a participant's events go (its signaling session, a SIP leg, a test)."""
+
+    def event(self, message: dict[str, Any]) -> None:
+        """Deliver one protocol event (see docs/signaling.md)."""
+        ...
+
+    def renegotiate(self) -> None:
+        """The receive transport's m-sections changed: a new offer is due."""
+        ...
+
+    def closed(self, reason: str) -> None:
+        """The participant was removed by the server (transport died, kicked, room ended)."""
+        ...
+
+
+@dataclass(slots=True)
+class Track:
+    """A published track as others see it."""
+
+    id: str
+    kind: str
+    source: str
+    producer: Producer
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source,
+            "muted": self.producer.muted,
+        }
+
+
+class Participant:
+    """One member of a conference, with its transports, tracks and subscriptions."""
+
+    def __init__(
+        self,
+        *,
+        display_name: str,
+        role: str = "participant",
+        kind: str = "browser",
+        listener: ParticipantListener,
+        clock: Callable[[], float],
+        participant_id: str | None = None,
+    ) -> None:
+        self.id = participant_id or "p" + secrets.token_hex(5)
+        self.display_name = display_name
+        self.role = role
+        self.kind = kind
+        self.listener = listener
+        self.clock = clock
+        self.joined_at = clock()
+        self.tracks: dict[str, Track] = {}  # by track id
+        self.tracks_by_mid: dict[str, Track] = {}
+        self.consumers: dict[str, Consumer] = {}  # by producer id
+        self.send_transport: WebRtcTransport | None = None
+        self.recv_transport: WebRtcTransport | None = None
+        self.receive_session = ReceiveSession()
+        self.closed = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "kind": self.kind,
+            "role": self.role,
+            "tracks": [t.describe() for t in self.tracks.values()],
+        }
+
+    def local_endpoint(self, transport: WebRtcTransport, server: MediaServer) -> LocalEndpoint:
+        return LocalEndpoint(
+            ice_ufrag=transport.ice_ufrag,
+            ice_pwd=transport.ice_pwd,
+            fingerprint=server.certificate.fingerprint,
+            candidates=server.candidate_addresses,
+        )
+
+    # -- subscriptions ------------------------------------------------------------------
+    def subscribe(self, router: Router, producer: Producer) -> Consumer | None:
+        """Create a paused consumer of ``producer`` on our receive transport."""
+        transport = self.recv_transport
+        if transport is None or transport.closed or producer.id in self.consumers:
+            return None
+        session = self.receive_session
+        payload_type = session.payload_type_for(producer.codec)
+        consumer = router.consume(
+            producer,
+            sink=transport,
+            mid="",
+            payload_types={producer.payload_type: payload_type},
+            cname=producer.owner_id,
+            clock=self.clock,
+        )
+        slot = session.add(
+            consumer_key=producer.id,
+            kind=producer.kind,
+            codec=producer.codec,
+            ssrc=consumer.ssrc,
+            cname=producer.owner_id,
+            stream_id=producer.owner_id,
+            track_id=producer.id,
+        )
+        consumer.mid = slot.mid
+        consumer.on_error = self._consumer_failed
+        transport.consumers_by_ssrc[consumer.ssrc] = consumer
+        self.consumers[producer.id] = consumer
+        return consumer
+
+    def unsubscribe(self, producer_id: str) -> bool:
+        consumer = self.consumers.pop(producer_id, None)
+        if consumer is None:
+            return False
+        consumer.close()
+        if self.recv_transport is not None:
+            self.recv_transport.consumers_by_ssrc.pop(consumer.ssrc, None)
+        self.receive_session.remove(producer_id)
+        return True
+
+    def apply_receive_answer(self, sdp: str) -> None:
+        """Apply the browser's answer; resume accepted consumers once DTLS is up."""
+        answer = self.receive_session.apply_answer(sdp)
+        transport = self.recv_transport
+        assert transport is not None
+        if answer.accepted:
+            transport.set_remote(answer.remote_ufrag, answer.remote_fingerprints)
+        for key in answer.refused:
+            self.unsubscribe(key)
+        for key, extension_ids in answer.accepted.items():
+            consumer = self.consumers.get(key)
+            if consumer is None:
+                continue
+            consumer.set_extensions(ConsumerExtensions.from_map(extension_ids))
+            consumer.negotiated = True
+        if transport.connected:
+            self.resume_consumers()
+
+    def resume_consumers(self) -> None:
+        for consumer in self.consumers.values():
+            if consumer.negotiated and consumer.paused:
+                consumer.resume()
+
+    def _consumer_failed(self, consumer: Consumer, exc: Exception) -> None:
+        # counted by the consumer; log only the first failure of each consumer
+        if consumer.stats.errors == 1:
+            log.warning("participant %s: consumer %s failed: %s", self.id, consumer.id, exc)
+
+    def close_transports(self) -> None:
+        for transport in (self.send_transport, self.recv_transport):
+            if transport is not None:
+                transport.close("participant left")

@@ -1,0 +1,716 @@
+"""One phone call: its dialog (RFC 3261 section 12), its RTP session, the IVR and its leg.
+
+A :class:`Call` is created by the gateway for a new INVITE. It answers (180 then 200 with the SDP
+answer), retransmits the 2xx until the ACK (section 13.3.1.4), runs the IVR once confirmed
+(welcome, PIN by RFC 4733 or SIP INFO, 3 attempts) and then joins the conference through the
+:class:`~snapconf.dialin.bridge.ConferenceBridge`. Every way a call ends goes through
+:meth:`Call.end`, which closes the leg, the RTP sockets and the tasks exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import logging
+import random
+import re
+import secrets
+from typing import TYPE_CHECKING
+
+from snapconf.dialin.bridge import ConferenceFull, PhoneLeg, mask_number
+from snapconf.dialin.directory import ConferenceState
+from snapconf.dialin.message import (
+    Headers,
+    NameAddr,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    SipUri,
+    Via,
+    make_response,
+    split_header_list,
+)
+from snapconf.dialin.prompts import count_prompts
+from snapconf.dialin.rtp import RtpSession, parse_dtmf_relay
+from snapconf.dialin.sdp import (
+    Negotiated,
+    SdpError,
+    SessionDescription,
+    build_answer,
+    negotiate,
+    parse_sdp,
+)
+from snapconf.dialin.transport import Source
+
+if TYPE_CHECKING:
+    from snapconf.dialin.gateway import SipGateway, _ServerTransaction
+
+__all__ = ["Call", "CallState", "SessionTimer"]
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+
+class CallState(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    """200 OK sent, waiting for the ACK."""
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+
+
+class SessionTimer:
+    """RFC 4028 as UAS: the negotiated interval and who refreshes."""
+
+    def __init__(self, interval: int, refresher: str) -> None:
+        self.interval = interval
+        self.refresher = refresher
+
+    @classmethod
+    def negotiate(
+        cls, request: SipRequest, default: int, min_se: int
+    ) -> SessionTimer | int | None:
+        """The timer for ``request``; an int is the Min-SE to send in a 422 (section 9);
+        None when the UAC does not support session timers."""
+        se_header = request.headers.get("Session-Expires")
+        supported = {
+            t.strip().lower()
+            for name in ("Supported", "Require")
+            for t in request.headers.get_list(name)
+        } if (request.headers.get("Supported") or request.headers.get("Require")) else set()
+        if se_header is None:
+            if "timer" not in supported:
+                return None
+            return cls(default, "uac")
+        value, _, params = se_header.partition(";")
+        value = value.strip()
+        if not value.isdigit():
+            raise SipParseError("bad Session-Expires")
+        interval = int(value)
+        if interval < min_se:
+            return min_se
+        m = re.search(r"refresher\s*=\s*(uac|uas)", params, re.IGNORECASE)
+        refresher = m.group(1).lower() if m else "uac"
+        if "timer" not in supported:
+            # RFC 4028 section 9: the UAC cannot refresh, so the UAS must; we do not send
+            # refreshes, so we only watch (refresher stays uac's job if it did refresh)
+            refresher = "uas"
+        return cls(min(interval, max(default, min_se)) if interval > default else interval,
+                   refresher)
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Session-Expires", f"{self.interval};refresher={self.refresher}"),
+            ("Require", "timer"),
+        ]
+
+
+class Call:
+    """A dialog created by an INVITE, with its media and IVR."""
+
+    def __init__(
+        self,
+        gateway: SipGateway,
+        invite: SipRequest,
+        source: Source,
+        dest: tuple[str, int],
+        offer: SessionDescription,
+        negotiated: Negotiated,
+        timer: SessionTimer | None,
+    ) -> None:
+        self.gw = gateway
+        self.config = gateway.config
+        self.clock = gateway.clock
+        self.invite = invite
+        self.source = source
+        self.dest = dest
+        self.call_id = invite.call_id
+        self.local_tag = secrets.token_hex(6)
+        self.remote_tag = invite.from_.tag or ""
+        self.local_uri = str(NameAddr(invite.to.uri, invite.to.display))
+        self.remote_uri = invite.headers.get("From") or ""
+        contacts = invite.headers.get_list("Contact")
+        self.remote_target = NameAddr.parse(contacts[0]).uri if contacts else invite.from_.uri
+        # RFC 3261 section 12.1.1: the UAS route set is the Record-Route list, in order
+        self.route_set = invite.headers.get_list("Record-Route")
+        self.remote_cseq = invite.cseq.number
+        self.local_cseq = random.randint(1, 10000)
+        self.offer = offer
+        self.negotiated = negotiated
+        self.timer = timer
+        self.state = CallState.RINGING
+        self.on_hold = negotiated.on_hold
+        self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+        self.sdp_session_id = random.randint(1, 2**31)
+        self.sdp_version = 1
+        self.rtp: RtpSession | None = None
+        self.leg: PhoneLeg | None = None
+        self.conference_id: str | None = None
+        self.muted = False
+        self.prompt_playing = False
+        self.digits: asyncio.Queue[str] = asyncio.Queue()
+        self.invite_tx: _ServerTransaction | None = None
+        self._pending_2xx: tuple[int, bytes] | None = None
+        self._ack_event = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_refresh = self.clock.now()
+        self.answered_at: float | None = None
+        self.end_reason: str | None = None
+        self.caller_number = self._caller_number(invite)
+        self.caller_display = invite.from_.display or self.caller_number or "anonymous"
+        self.dialed = SipUri.parse(invite.uri).user or "" if invite.uri.startswith("sip") else ""
+        self.pins_tried = 0
+
+    @staticmethod
+    def _caller_number(invite: SipRequest) -> str:
+        for name in ("P-Asserted-Identity", "From"):
+            value = invite.headers.get(name)
+            if not value:
+                continue
+            try:
+                uri = SipUri.parse(NameAddr.parse(split_first(value)).uri)
+            except SipParseError:
+                continue
+            if uri.user:
+                return uri.user.split(";", 1)[0]
+            if uri.opaque:
+                return uri.opaque.split(";", 1)[0]
+        return ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.call_id, self.local_tag)
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    def spawn(self, coro: object, name: str) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        task.set_name(f"sip-call-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s task failed", self.call_id, exc_info=task.exception())
+            self.gw.stats["call_task_errors"] += 1
+            if not self.ended:
+                self.hangup("internal error")
+
+    # -- media setup -----------------------------------------------------------------------
+
+    async def open_media(self) -> None:
+        n = self.negotiated
+        self.rtp = RtpSession(
+            clock=self.clock,
+            clock_rate=n.codec.clock_rate,
+            audio_pt=n.payload_type,
+            dtmf_pt=n.dtmf_payload_type,
+            remote=(n.remote_host, n.remote_port),
+            remote_rtcp=(n.remote_host, n.remote_rtcp_port),
+            on_audio=self._on_audio,
+            on_digit=self.on_digit,
+        )
+        await self.rtp.open(self.gw.rtp_host, self.gw.ports)
+
+    def answer_sdp(self) -> bytes:
+        assert self.rtp is not None
+        return build_answer(
+            self.offer,
+            self.negotiated,
+            host=self.config.contact_host,
+            port=self.rtp.port,
+            session_id=self.sdp_session_id,
+            version=self.sdp_version,
+            ptime=self.config.ptime,
+        )
+
+    def _contact(self) -> str:
+        name = self.source.transport
+        transport = "" if name == "UDP" else f";transport={name.lower()}"
+        port = self.gw.port_for(self.source.transport)
+        return f"<sip:snapconf@{self.config.contact_host}:{port}{transport}>"
+
+    def response(
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str,
+        *,
+        body: bytes = b"",
+        extra: list[tuple[str, str]] | None = None,
+    ) -> SipResponse:
+        headers = list(extra or [])
+        if 100 < status < 300 and request.method in ("INVITE", "UPDATE"):
+            headers.append(("Contact", self._contact()))
+        if body:
+            headers.append(("Content-Type", "application/sdp"))
+        return make_response(
+            request,
+            status,
+            reason,
+            to_tag=self.local_tag if status > 100 else None,
+            extra=headers,
+            body=body,
+            record_route=request.method == "INVITE" and 100 < status < 300
+            and request.to.tag is None,
+        )
+
+    # -- answering (RFC 3261 section 13.3) -------------------------------------------------
+
+    async def ring_and_answer(self) -> None:
+        assert self.invite_tx is not None
+        if self.config.ring_time > 0:
+            self.gw.respond(self.invite_tx, self.response(self.invite, 180, "Ringing"))
+            await self.clock.sleep_until(self.clock.now() + self.config.ring_time)
+        if self.ended:
+            return
+        extra = [("Allow", ALLOW), ("Supported", "timer")]
+        if self.timer is not None:
+            extra += self.timer.headers()
+        ok = self.response(self.invite, 200, "OK", body=self.answer_sdp(), extra=extra)
+        self.state = CallState.ANSWERED
+        self.answered_at = self.clock.now()
+        self.gw.stats["calls_answered"] += 1
+        self.spawn(self._send_2xx_until_ack(self.invite_tx, ok, self.invite.cseq.number),
+                   "2xx")
+        self.spawn(self._monitor(), "monitor")
+
+    async def _send_2xx_until_ack(
+        self, tx: _ServerTransaction, ok: SipResponse, cseq: int
+    ) -> None:
+        """Section 13.3.1.4: retransmit the 2xx at T1, doubling up to T2, until the ACK;
+        64*T1 without one ends the call with a BYE."""
+        t1, t2 = self.config.timers.t1, self.config.timers.t2
+        self._ack_event.clear()
+        data = bytes(ok)
+        self._pending_2xx = (cseq, data)
+        self.gw.respond(tx, ok)
+        start = self.clock.now()
+        interval = t1
+        deadline = start + t1
+        give_up = start + 64 * t1
+        while True:
+            wait = asyncio.ensure_future(self._ack_event.wait())
+            sleep = asyncio.ensure_future(self.clock.sleep_until(min(deadline, give_up)))
+            try:
+                await asyncio.wait({wait, sleep}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                wait.cancel()
+                sleep.cancel()
+            if self._ack_event.is_set() or self.ended:
+                return
+            if self.clock.now() >= give_up:
+                self.gw.stats["ack_timeouts"] += 1
+                self.hangup("no ACK")
+                return
+            if not self.source.stream:
+                self.gw.send_to(self.source, self.dest, data)
+                self.gw.stats["2xx_retransmissions"] += 1
+            interval = min(interval * 2, t2)
+            deadline = self.clock.now() + interval
+
+    def on_ack(self, ack: SipRequest) -> None:
+        pending = self._pending_2xx
+        if pending is None or ack.cseq.number != pending[0]:
+            return
+        self._pending_2xx = None
+        self._ack_event.set()
+        if self.state is CallState.ANSWERED:
+            self.state = CallState.CONFIRMED
+            self.spawn(self._ivr(), "ivr")
+
+    def retransmit_2xx(self) -> bool:
+        """A retransmitted INVITE while the 2xx is unacknowledged: send the 2xx again."""
+        if self._pending_2xx is None:
+            return False
+        self.gw.send_to(self.source, self.dest, self._pending_2xx[1])
+        return True
+
+    # -- in-dialog requests ----------------------------------------------------------------
+
+    def on_request(self, request: SipRequest, tx: _ServerTransaction) -> None:
+        method = request.method
+        if method == "ACK":
+            self.on_ack(request)
+            return
+        if request.cseq.number <= self.remote_cseq and method != "CANCEL":
+            self.gw.respond(tx, self.response(request, 500, "Server Internal Error",
+                                              extra=[("Retry-After", "1")]))
+            return
+        self.remote_cseq = request.cseq.number
+        if method == "BYE":
+            self.gw.respond(tx, self.response(request, 200, "OK"))
+            self.gw.stats["bye_received"] += 1
+            self.end("remote BYE")
+        elif method in ("INVITE", "UPDATE"):
+            self._on_offer(request, tx)
+        elif method == "INFO":
+            self._on_info(request, tx)
+        elif method == "OPTIONS":
+            self.gw.respond(tx, self.response(request, 200, "OK", extra=[("Allow", ALLOW)]))
+        else:
+            self.gw.respond(tx, self.response(request, 405, "Method Not Allowed",
+                                              extra=[("Allow", ALLOW)]))
+
+    def _on_info(self, request: SipRequest, tx: _ServerTransaction) -> None:
+        ctype = request.content_type
+        if ctype in ("application/dtmf-relay", "application/dtmf"):
+            digit = parse_dtmf_relay(request.body) if ctype == "application/dtmf-relay" else (
+                request.body.decode("ascii", "replace").strip()[:1].upper() or None
+            )
+            if digit is not None:
+                self.on_digit(digit)
+            self.gw.respond(tx, self.response(request, 200, "OK"))
+        elif not request.body:
+            self.gw.respond(tx, self.response(request, 200, "OK"))
+        else:
+            self.gw.respond(tx, self.response(request, 415, "Unsupported Media Type",
+                                              extra=[("Accept", "application/dtmf-relay")]))
+
+    def _on_offer(self, request: SipRequest, tx: _ServerTransaction) -> None:
+        """re-INVITE or UPDATE (RFC 3311): hold/resume and session refresh."""
+        if request.method == "INVITE" and self._pending_2xx is not None:
+            # an INVITE transaction of ours is still in progress: RFC 3261 section 14.2
+            self.gw.respond(tx, self.response(request, 491, "Request Pending"))
+            self.gw.stats["glare_491"] += 1
+            return
+        timer = SessionTimer.negotiate(request, self.config.session_expires, self.config.min_se)
+        if isinstance(timer, int):
+            self.gw.respond(tx, self.response(request, 422, "Session Interval Too Small",
+                                              extra=[("Min-SE", str(timer))]))
+            return
+        if request.body:
+            if request.content_type != "application/sdp":
+                self.gw.respond(tx, self.response(request, 415, "Unsupported Media Type",
+                                                  extra=[("Accept", "application/sdp")]))
+                return
+            try:
+                offer = parse_sdp(request.body)
+                current = self.negotiated.codec.name
+                prefs = (current, *(c for c in self.config.codecs if c != current))
+                negotiated = negotiate(offer, prefs)
+            except SdpError:
+                self.gw.respond(tx, self.response(request, 488, "Not Acceptable Here"))
+                return
+            if negotiated.codec.name != current or negotiated.payload_type != (
+                self.negotiated.payload_type
+            ):
+                # a change of codec mid-call is not supported by the leg: keep the old one
+                self.gw.respond(tx, self.response(request, 488, "Not Acceptable Here"))
+                return
+            changed = negotiated.direction != self.negotiated.direction
+            self.offer, self.negotiated = offer, negotiated
+            self.on_hold = negotiated.on_hold
+            self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+            if self.rtp is not None:
+                self.rtp.update_remote(negotiated.remote_host, negotiated.remote_port,
+                                       negotiated.remote_rtcp_port)
+                if not self.on_hold:
+                    self.rtp.last_received = self.clock.now()
+            if changed:
+                self.sdp_version += 1
+            self.gw.stats["reoffers"] += 1
+        self.timer = timer
+        self._last_refresh = self.clock.now()
+        extra = [("Allow", ALLOW), ("Supported", "timer")]
+        if timer is not None:
+            extra += timer.headers()
+        ok = self.response(request, 200, "OK", body=self.answer_sdp(), extra=extra)
+        if request.method == "INVITE":
+            self.spawn(self._send_2xx_until_ack(tx, ok, request.cseq.number), "re2xx")
+        else:
+            self.gw.respond(tx, ok)
+
+    # -- media -----------------------------------------------------------------------------
+
+    def _on_audio(self, pt: int, seq: int, ts: int, payload: bytes) -> None:
+        leg = self.leg
+        if leg is not None:
+            leg.receive_rtp(pt, seq, ts, payload, None)
+
+    def _bridge_send(self, packet: bytes) -> None:
+        if self.prompt_playing or not self.send_media or self.rtp is None:
+            return
+        self.rtp.forward(packet)
+
+    def on_digit(self, digit: str) -> None:
+        self.gw.stats["dtmf_digits"] += 1
+        self.digits.put_nowait(digit)
+
+    async def play(self, names: list[str], interruptible: bool = False) -> bool:
+        """Play prompts in order, one frame per ptime against absolute deadlines; return
+        False if a digit interrupted them (barge-in)."""
+        rtp = self.rtp
+        if rtp is None:
+            return True
+        codec = self.negotiated.codec
+        ptime = self.config.ptime
+        samples = codec.clock_rate * ptime // 1000
+        self.prompt_playing = True
+        try:
+            deadline = self.clock.now()
+            for name in names:
+                for payload in self.gw.prompts.frames(name, codec.name, ptime):
+                    if interruptible and not self.digits.empty():
+                        return False
+                    if self.ended:
+                        return True
+                    if self.send_media:
+                        rtp.send(payload, samples)
+                    deadline += ptime / 1000
+                    await self.clock.sleep_until(deadline)
+        finally:
+            self.prompt_playing = False
+        return True
+
+    async def _next_digit(self, timeout: float) -> str | None:
+        if not self.digits.empty():
+            return self.digits.get_nowait()
+        get = asyncio.ensure_future(self.digits.get())
+        sleep = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + timeout))
+        try:
+            await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
+            return get.result()
+        return None
+
+    async def _collect_pin(self) -> str | None:
+        """Digits up to ``#``: 10 s to the first, 5 s between digits; ``*`` starts over.
+        An inter-digit timeout submits what was typed; no digit at all gives None."""
+        pin = ""
+        timeout = self.config.first_digit_timeout
+        while True:
+            digit = await self._next_digit(timeout)
+            if digit is None:
+                return pin or None
+            if digit == "#":
+                return pin
+            if digit == "*":
+                pin = ""
+                timeout = self.config.first_digit_timeout
+                continue
+            if digit.isdigit():
+                pin += digit
+                if len(pin) > 32:
+                    return pin
+            timeout = self.config.inter_digit_timeout
+
+    # -- IVR -------------------------------------------------------------------------------
+
+    async def _ivr(self) -> None:
+        gw = self.gw
+        caller_key = f"caller:{self.caller_number or self.source.host}"
+        access_key = f"conference:{self.dialed}"
+        if gw.pin_failures.locked(caller_key, self.clock.now()) or gw.access_failures.locked(
+            access_key, self.clock.now()
+        ):
+            gw.stats["pin_lockouts"] += 1
+            await self.play(["too_many"])
+            self.hangup("locked out")
+            return
+        prompt = ["welcome"]
+        for _ in range(self.config.pin_attempts):
+            await self.play(prompt, interruptible=True)
+            prompt = ["enter_code"]
+            pin = await self._collect_pin()
+            if self.ended:
+                return
+            if not pin:
+                continue
+            self.pins_tried += 1
+            entry = await gw.directory.lookup(pin)
+            if entry is None:
+                now = self.clock.now()
+                delay = gw.pin_failures.delay(caller_key, now) + gw.access_failures.delay(
+                    access_key, now
+                ) / 5
+                gw.pin_failures.record(caller_key, now)
+                gw.access_failures.record(access_key, now)
+                gw.stats["pin_failures"] += 1
+                if delay > 0:
+                    await self.clock.sleep_until(now + min(delay, 10.0))
+                if gw.pin_failures.locked(caller_key, self.clock.now()):
+                    break
+                # flush digits typed during the delay: they belong to no attempt
+                while not self.digits.empty():
+                    self.digits.get_nowait()
+                await self.play(["wrong_code"])
+                continue
+            if entry.state is ConferenceState.NOT_STARTED:
+                await self.play(["not_started"])
+                self.hangup("conference not started")
+                return
+            if entry.state is ConferenceState.ENDED:
+                await self.play(["ended"])
+                self.hangup("conference ended")
+                return
+            await self._join(entry.conference_id)
+            return
+        gw.stats["pin_too_many"] += 1
+        await self.play(["too_many"])
+        self.hangup("too many attempts")
+
+    async def _join(self, conference_id: str) -> None:
+        n = self.negotiated
+        try:
+            leg = await self.gw.bridge.join_phone(
+                conference_id,
+                self.caller_display,
+                mask_number(self.caller_number) if self.caller_number else "anonymous",
+                n.codec.name,
+                n.payload_type,
+                n.codec.clock_rate,
+                self._bridge_send,
+                self._on_bridge_end,
+            )
+        except ConferenceFull:
+            await self.play(["unavailable"])
+            self.hangup("conference full")
+            return
+        if self.ended:
+            leg.close()
+            return
+        self.leg = leg
+        self.conference_id = conference_id
+        self.gw.stats["calls_joined"] += 1
+        await self.play(count_prompts(leg.participant_count))
+        await self._in_call_digits()
+
+    async def _in_call_digits(self) -> None:
+        """``*6`` toggles mute, with a short prompt."""
+        star_at: float | None = None
+        while not self.ended:
+            digit = await self.digits.get()
+            now = self.clock.now()
+            if digit == "*":
+                star_at = now
+                continue
+            if digit == "6" and star_at is not None and now - star_at < 3.0:
+                self.muted = not self.muted
+                if self.leg is not None:
+                    self.leg.set_muted(self.muted)
+                self.gw.stats["mute_toggles"] += 1
+                await self.play(["muted" if self.muted else "unmuted"])
+            star_at = None
+
+    def _on_bridge_end(self, reason: str) -> None:
+        if not self.ended:
+            self.hangup(reason)
+
+    # -- supervision -----------------------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        """RTP inactivity (RFC 3550 has none; our policy, not while on hold) and RFC 4028
+        section 10: no refresh by the end of the interval minus min(32, interval/3) -> BYE."""
+        while not self.ended:
+            await self.clock.sleep_until(self.clock.now() + 1.0)
+            now = self.clock.now()
+            rtp = self.rtp
+            if rtp is not None and not self.on_hold and self.state is CallState.CONFIRMED:
+                last = rtp.last_received or self.answered_at or now
+                if now - last > self.config.rtp_timeout:
+                    self.gw.stats["rtp_timeouts"] += 1
+                    self.hangup("RTP timeout")
+                    return
+            if self.timer is not None:
+                limit = self.timer.interval - min(32, self.timer.interval / 3)
+                if now - self._last_refresh > limit:
+                    self.gw.stats["session_timer_expired"] += 1
+                    self.hangup("session timer expired")
+                    return
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def hangup(self, reason: str) -> None:
+        """End the call from our side: BYE if the dialog is established (section 15.1.1)."""
+        if self.ended:
+            return
+        send_bye = self.state in (CallState.ANSWERED, CallState.CONFIRMED)
+        self.end(reason)
+        if send_bye:
+            self.gw.send_bye(self)
+
+    def end(self, reason: str) -> None:
+        """Release everything: leg, RTP ports, tasks, the dialog entry. Idempotent."""
+        if self.ended:
+            return
+        self.state = CallState.ENDED
+        self.end_reason = reason
+        log.info("call %s ended: %s", self.call_id, reason)
+        if self.leg is not None:
+            try:
+                self.leg.close()
+            except Exception:
+                log.exception("closing phone leg failed")
+        if self.rtp is not None:
+            self.rtp.close()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        self._ack_event.set()
+        self.gw.forget_call(self)
+
+    def build_bye(self) -> tuple[SipRequest, tuple[str, int], str]:
+        """Our BYE (section 12.2.1.1): remote target, route set, next local CSeq.
+        Returns the request, its destination and its branch."""
+        self.local_cseq += 1
+        target = self.remote_target
+        routes = list(self.route_set)
+        request_uri = target
+        next_hop = target
+        if routes:
+            first = NameAddr.parse(routes[0]).uri
+            if "lr" in SipUri.parse(first).params:
+                next_hop = first
+            else:  # strict router: it becomes the Request-URI (section 12.2.1.1)
+                request_uri = first
+                routes = [*routes[1:], f"<{target}>"]
+                next_hop = first
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        transport = self.source.transport
+        port = self.gw.port_for(transport)
+        h = Headers()
+        h.add("Via", str(Via(transport, self.config.contact_host, port,
+                             {"branch": branch, "rport": None})))
+        h.add("Max-Forwards", "70")
+        h.add("From", f"{self.local_uri};tag={self.local_tag}")
+        h.add("To", self.remote_uri)
+        h.add("Call-ID", self.call_id)
+        h.add("CSeq", f"{self.local_cseq} BYE")
+        for route in routes:
+            h.add("Route", route)
+        request = SipRequest("BYE", request_uri, h, validate=False)
+        dest = self.dest
+        try:
+            hop = SipUri.parse(next_hop)
+        except SipParseError:
+            hop = None
+        if hop is not None and hop.host and _is_ip(hop.host):
+            host = hop.host.strip("[]")
+            # a Contact behind a NAT is unreachable: without a route set, trust it only when
+            # it names the address the INVITE came from (RFC 3581 spirit)
+            if routes or host == self.source.host:
+                dest = (host, hop.port or (5061 if transport == "TLS" else 5060))
+        return request, dest, branch
+
+
+def split_first(value: str) -> str:
+    return split_header_list(value)[0]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,100 @@
+"""The errors snapconf reports to clients, each with a stable code.
+
+::
+
+    SnapconfError                    code            (signaling, API)
+    ├── ProtocolError
+    │   ├── BadJson                  bad_json
+    │   ├── BadMessage               bad_message
+    │   ├── UnknownType              unknown_type
+    │   ├── MessageTooLarge          message_too_large
+    │   ├── NotJoined                not_joined
+    │   ├── AlreadyJoined            already_joined
+    │   ├── StaleAnswer              stale_answer
+    │   └── UnknownTrack             unknown_track
+    ├── AuthError
+    │   ├── AuthRequired             auth_required
+    │   ├── AuthInvalid              auth_invalid
+    │   ├── AuthExpired              auth_expired
+    │   └── RoomMismatch             room_mismatch
+    ├── RoomFull                     room_full
+    └── BadSdp                       bad_sdp
+
+Anything else that escapes a handler is reported as ``internal`` and logged.
+"""
+
+from __future__ import annotations
+
+
+class SnapconfError(Exception):
+    """Base class: ``code`` is stable, ``message`` is for people."""
+
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProtocolError(SnapconfError):
+    code = "bad_message"
+
+
+class BadJson(ProtocolError):
+    code = "bad_json"
+
+
+class BadMessage(ProtocolError):
+    code = "bad_message"
+
+
+class UnknownType(ProtocolError):
+    code = "unknown_type"
+
+
+class MessageTooLarge(ProtocolError):
+    code = "message_too_large"
+
+
+class NotJoined(ProtocolError):
+    code = "not_joined"
+
+
+class AlreadyJoined(ProtocolError):
+    code = "already_joined"
+
+
+class StaleAnswer(ProtocolError):
+    code = "stale_answer"
+
+
+class UnknownTrack(ProtocolError):
+    code = "unknown_track"
+
+
+class AuthError(SnapconfError):
+    code = "auth_invalid"
+
+
+class AuthRequired(AuthError):
+    code = "auth_required"
+
+
+class AuthInvalid(AuthError):
+    code = "auth_invalid"
+
+
+class AuthExpired(AuthError):
+    code = "auth_expired"
+
+
+class RoomMismatch(AuthError):
+    code = "room_mismatch"
+
+
+class RoomFull(SnapconfError):
+    code = "room_full"
+
+
+class BadSdp(SnapconfError):
+    code = "bad_sdp"

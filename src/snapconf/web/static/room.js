@@ -1,0 +1,569 @@
+// snapconf room page: joins a room with the signaling protocol of docs/signaling.md.
+//
+// Two peer connections, as the server expects: `send` (we offer our tracks with `publish`,
+// the server answers) and `recv` (the server offers one m-section per remote track, we
+// answer). Remote tracks are put in their participant's tile using the `tracks` map of
+// each server `offer` (mid -> participantId, trackId, kind, source).
+
+const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const NAME_KEY = "snapconf.displayName";
+const PING_INTERVAL_MS = 20000;
+const PC_CONFIG = { bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
+
+const ERROR_TEXT = {
+  room_full: "La réunion est complète.",
+  auth_required: "Cette réunion demande une invitation.",
+  auth_invalid: "Votre invitation n’est pas valide.",
+  auth_expired: "Votre invitation a expiré.",
+  room_mismatch: "Votre invitation concerne une autre réunion.",
+  bad_sdp: "Le serveur a refusé la description média du navigateur.",
+  message_too_large: "Message trop long pour le serveur.",
+  internal: "Erreur interne du serveur.",
+};
+
+const $ = (selector) => document.querySelector(selector);
+const ui = {
+  form: $("#join-form"),
+  name: $("#display-name"),
+  joinButton: $("#join-button"),
+  conference: $("#conference"),
+  tiles: $("#tiles"),
+  localTile: $("#local-tile"),
+  localVideo: $("#local-video"),
+  mic: $("#btn-mic"),
+  camera: $("#btn-camera"),
+  screen: $("#btn-screen"),
+  sound: $("#btn-sound"),
+  leave: $("#btn-leave"),
+  status: $("#status"),
+  errors: $("#errors"),
+  ended: $("#ended"),
+};
+
+const room = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, "").split("/").pop() || "");
+const token = new URLSearchParams(location.search).get("token");
+
+const state = {
+  ws: null,
+  nextId: 1,
+  pending: new Map(), // request id -> {resolve, reject}
+  participantId: null,
+  role: null,
+  participants: new Map(), // id -> {id, displayName, tracks: Map(trackId -> track), tile}
+  gone: new Set(), // participants that left: late tracks of theirs are ignored
+  stream: null, // local camera + microphone
+  local: { audio: null, video: null, screen: null }, // {track, transceiver, source, trackId}
+  send: null,
+  recv: null,
+  recvTracks: {}, // mid -> {participantId, trackId, kind, source}
+  publishing: Promise.resolve(),
+  offers: Promise.resolve(),
+  pingTimer: null,
+  leaving: false,
+};
+
+// For tests and later pages (e.g. `await snapconf.pc.recv.getStats()`).
+window.snapconf = {
+  get pc() { return { send: state.send, recv: state.recv }; },
+  get participantId() { return state.participantId; },
+  get role() { return state.role; },
+  get participants() { return state.participants; },
+  room,
+  state,
+  leave,
+  publish,
+};
+
+// ---------------------------------------------------------------- messages and status
+
+function announce(text) {
+  ui.status.textContent = text;
+}
+
+function showError(text) {
+  const p = document.createElement("p");
+  p.textContent = text;
+  ui.errors.append(p);
+  while (ui.errors.childElementCount > 5) ui.errors.firstElementChild.remove();
+}
+
+class ServerError extends Error {
+  constructor(msg) {
+    super(`${ERROR_TEXT[msg.code] || "Erreur du serveur."} (${msg.code} : ${msg.message})`);
+    this.code = msg.code;
+  }
+}
+
+// ---------------------------------------------------------------- signaling
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error("Connexion au serveur impossible."));
+    ws.onmessage = (event) => onMessage(event.data);
+    ws.onclose = onSocketClose;
+  });
+}
+
+function sendMessage(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+
+function request(msg) {
+  const id = state.nextId++;
+  return new Promise((resolve, reject) => {
+    state.pending.set(id, { resolve, reject });
+    sendMessage({ ...msg, id });
+  });
+}
+
+function onMessage(text) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    console.warn("snapconf: unreadable message", text);
+    return;
+  }
+  const waiting = msg.id !== undefined && state.pending.get(msg.id);
+  if (waiting) {
+    state.pending.delete(msg.id);
+    if (msg.type === "error") waiting.reject(new ServerError(msg));
+    else waiting.resolve(msg);
+    return;
+  }
+  const handler = handlers[msg.type];
+  if (handler) handler(msg);
+  else console.debug("snapconf: ignored message", msg.type);
+}
+
+const handlers = {
+  error(msg) {
+    console.warn("snapconf: server error", msg);
+    if (msg.code !== "stale_answer") showError(new ServerError(msg).message); // a new offer follows
+  },
+  offer(msg) {
+    state.offers = state.offers.then(() => onOffer(msg)).catch((err) => {
+      console.error(err);
+      showError(`Réception des médias impossible : ${err.message}`);
+    });
+  },
+  participantJoined(msg) {
+    addParticipant(msg.participant);
+    announce(`${msg.participant.displayName} a rejoint la réunion.`);
+  },
+  participantLeft(msg) {
+    const p = state.participants.get(msg.participantId);
+    state.gone.add(msg.participantId);
+    if (!p) return;
+    state.participants.delete(p.id);
+    p.tile.remove();
+    announce(`${p.displayName || "Un participant"} a quitté la réunion.`);
+  },
+  trackPublished(msg) {
+    const p = participant(msg.participantId);
+    if (!p) return;
+    p.tracks.set(msg.track.id, msg.track);
+    renderTile(p);
+  },
+  trackUnpublished(msg) {
+    const p = state.participants.get(msg.participantId);
+    if (!p) return;
+    p.tracks.delete(msg.trackId);
+    p.tile.querySelectorAll(`[data-track-id="${CSS.escape(msg.trackId)}"]`).forEach(removeMedia);
+    renderTile(p);
+  },
+  trackMuted(msg) {
+    if (msg.participantId === state.participantId) return; // our own buttons already show it
+    const p = participant(msg.participantId);
+    const track = p && p.tracks.get(msg.trackId);
+    if (!track) return;
+    track.muted = msg.muted;
+    renderTile(p);
+  },
+  left(msg) {
+    teardown(msg.reason === "left" || state.leaving ? null : `Vous avez été déconnecté (${msg.reason}).`);
+  },
+  pong() {},
+};
+
+function onSocketClose() {
+  for (const { reject } of state.pending.values()) reject(new Error("Connexion au serveur fermée."));
+  state.pending.clear();
+  if (state.participantId && !state.leaving) teardown("La connexion au serveur a été perdue.");
+}
+
+// ---------------------------------------------------------------- local media and publishing
+
+async function startLocalMedia() {
+  const video = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30 } };
+  for (const constraints of [{ audio: true, video }, { audio: true }, { video }]) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(constraints);
+    } catch (err) {
+      console.warn("snapconf: getUserMedia", constraints, err);
+    }
+  }
+  showError("Micro et caméra inaccessibles : vous rejoignez sans les partager.");
+  return new MediaStream();
+}
+
+function localEntries() {
+  return Object.values(state.local).filter(Boolean);
+}
+
+// Publishes are serialised: each waits for the previous answer.
+function publish() {
+  const run = state.publishing.then(doPublish);
+  state.publishing = run.catch(() => {});
+  return run;
+}
+
+async function doPublish() {
+  const pc = state.send;
+  if (!pc || localEntries().length === 0) return;
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc);
+  const tracks = {};
+  for (const entry of localEntries()) tracks[entry.transceiver.mid] = { source: entry.source };
+  let reply;
+  try {
+    reply = await request({ type: "publish", sdp: pc.localDescription.sdp, tracks });
+  } catch (err) {
+    if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
+    throw err;
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  for (const entry of localEntries()) {
+    const trackId = reply.tracks && reply.tracks[entry.transceiver.mid];
+    if (!trackId) continue;
+    entry.trackId = trackId;
+    if (!entry.track.enabled) sendMessage({ type: "mute", trackId, muted: true });
+  }
+}
+
+// The server is ICE-lite and needs none of our candidates, but they cost little: wait a
+// moment so the offer carries them.
+function iceGathered(pc, timeoutMs = 1000) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+function addLocalTrack(kind, track, source, stream) {
+  const transceiver = state.send.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  state.local[kind] = { track, transceiver, source, trackId: null };
+}
+
+function createSendConnection() {
+  const pc = new RTCPeerConnection(PC_CONFIG);
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "failed") showError("La connexion média d’envoi a échoué.");
+  };
+  state.send = pc;
+  const [audio] = state.stream.getAudioTracks();
+  const [video] = state.stream.getVideoTracks();
+  if (audio) addLocalTrack("audio", audio, "microphone", state.stream);
+  if (video) addLocalTrack("video", video, "camera", state.stream);
+  ui.mic.disabled = !audio;
+  ui.camera.disabled = !video;
+}
+
+function setMuted(kind, muted) {
+  const entry = state.local[kind];
+  if (!entry) return;
+  entry.track.enabled = !muted;
+  if (entry.trackId) sendMessage({ type: "mute", trackId: entry.trackId, muted });
+  renderLocalTile();
+}
+
+function renderLocalTile() {
+  const { audio, video } = state.local;
+  const micOff = !audio || !audio.track.enabled;
+  const camOff = !video || !video.track.enabled;
+  ui.localTile.querySelector(".muted-indicator").hidden = !micOff;
+  ui.localTile.classList.toggle("camera-off", camOff);
+  ui.localTile.querySelector(".placeholder").textContent = initials(ui.name.value);
+  ui.mic.setAttribute("aria-pressed", String(micOff));
+  ui.mic.textContent = micOff ? "Activer le micro" : "Couper le micro";
+  ui.camera.setAttribute("aria-pressed", String(camOff));
+  ui.camera.textContent = camOff ? "Activer la caméra" : "Couper la caméra";
+  ui.screen.setAttribute("aria-pressed", String(Boolean(state.local.screen)));
+  ui.screen.textContent = state.local.screen ? "Arrêter le partage" : "Partager l’écran";
+}
+
+async function toggleScreen() {
+  if (state.local.screen) return stopScreen();
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (err) {
+    if (err.name !== "NotAllowedError") showError(`Partage d’écran impossible : ${err.message}`);
+    return;
+  }
+  const [track] = stream.getVideoTracks();
+  addLocalTrack("screen", track, "screen", stream);
+  track.addEventListener("ended", stopScreen, { once: true });
+  const preview = mediaElement("video", track);
+  preview.classList.add("screen");
+  preview.id = "local-screen";
+  preview.dataset.testid = "local-screen";
+  ui.localTile.append(preview);
+  renderLocalTile();
+  await publish();
+}
+
+async function stopScreen() {
+  const entry = state.local.screen;
+  if (!entry) return;
+  state.local.screen = null;
+  entry.track.stop();
+  entry.transceiver.stop(); // the next offer carries the m-section with port 0
+  $("#local-screen")?.remove();
+  renderLocalTile();
+  await publish();
+}
+
+// ---------------------------------------------------------------- receiving
+
+async function onOffer(msg) {
+  if (!state.recv) {
+    const pc = new RTCPeerConnection(PC_CONFIG);
+    pc.ontrack = (event) => attachRemote(event.transceiver.mid, event.track);
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") showError("La connexion média de réception a échoué.");
+    };
+    state.recv = pc;
+  }
+  Object.assign(state.recvTracks, msg.tracks || {}); // before ontrack fires
+  await state.recv.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+  await state.recv.setLocalDescription(await state.recv.createAnswer());
+  sendMessage({ type: "answer", version: msg.version, sdp: state.recv.localDescription.sdp });
+  syncRemoteMedia();
+}
+
+function receiving(transceiver) {
+  return transceiver.mid !== null &&
+    (transceiver.currentDirection === "recvonly" || transceiver.currentDirection === "sendrecv");
+}
+
+// After each negotiation: drop elements whose m-section closed, attach any not yet shown.
+function syncRemoteMedia() {
+  const live = new Map(state.recv.getTransceivers().filter(receiving).map((t) => [t.mid, t]));
+  ui.tiles.querySelectorAll("[data-mid]").forEach((el) => {
+    if (!live.has(el.dataset.mid)) removeMedia(el);
+  });
+  for (const [mid, transceiver] of live) {
+    if (!ui.tiles.querySelector(`[data-mid="${CSS.escape(mid)}"]`)) {
+      attachRemote(mid, transceiver.receiver.track);
+    }
+  }
+}
+
+function attachRemote(mid, track) {
+  const info = state.recvTracks[mid];
+  if (!info) {
+    console.warn("snapconf: track for unknown mid", mid);
+    return;
+  }
+  if (state.gone.has(info.participantId)) return;
+  const p = participant(info.participantId);
+  if (!p) return;
+  p.tile.querySelector(`[data-mid="${CSS.escape(mid)}"]`)?.remove();
+  const el = mediaElement(track.kind, track);
+  el.dataset.mid = mid;
+  el.dataset.trackId = info.trackId;
+  el.dataset.source = info.source || (track.kind === "audio" ? "microphone" : "camera");
+  el.dataset.testid = track.kind === "audio" ? "remote-audio" : "remote-video";
+  if (el.dataset.source === "screen") el.classList.add("screen");
+  if (track.kind === "video") p.tile.prepend(el);
+  else p.tile.append(el);
+  if (!p.tracks.has(info.trackId)) {
+    p.tracks.set(info.trackId, { id: info.trackId, kind: info.kind, source: info.source, muted: false });
+  }
+  renderTile(p);
+  el.play().catch((err) => {
+    if (track.kind !== "audio") return;
+    console.warn("snapconf: audio blocked", err);
+    ui.sound.hidden = false; // autoplay refused: one click on this button unlocks it
+  });
+}
+
+function mediaElement(kind, track) {
+  const el = document.createElement(kind === "audio" ? "audio" : "video");
+  el.autoplay = true;
+  if (kind !== "audio") {
+    el.playsInline = true;
+    el.muted = true; // video only: its audio plays from the <audio> element
+  }
+  el.srcObject = new MediaStream([track]);
+  return el;
+}
+
+function removeMedia(el) {
+  el.srcObject = null;
+  el.remove();
+}
+
+// ---------------------------------------------------------------- tiles
+
+function participant(id) {
+  if (id === state.participantId || state.gone.has(id)) return null;
+  return state.participants.get(id) || addParticipant({ id, displayName: "", tracks: [] });
+}
+
+function addParticipant(obj) {
+  if (obj.id === state.participantId) return null;
+  state.gone.delete(obj.id);
+  let p = state.participants.get(obj.id);
+  if (!p) {
+    p = { id: obj.id, displayName: "", kind: obj.kind, tracks: new Map(), tile: createTile(obj.id) };
+    state.participants.set(obj.id, p);
+    ui.tiles.append(p.tile);
+  }
+  if (obj.displayName) p.displayName = obj.displayName;
+  for (const track of obj.tracks || []) p.tracks.set(track.id, track);
+  renderTile(p);
+  return p;
+}
+
+function createTile(id) {
+  const tile = document.createElement("article");
+  tile.className = "tile remote";
+  tile.dataset.participantId = id;
+  tile.dataset.testid = "remote-tile";
+  tile.innerHTML = `<div class="placeholder" aria-hidden="true"></div>
+    <p class="label"><span class="name" data-testid="participant-name"></span>
+    <span class="muted-indicator" data-testid="muted-indicator" hidden>Micro coupé</span></p>`;
+  return tile;
+}
+
+function renderTile(p) {
+  const name = p.displayName || "Participant";
+  const tracks = [...p.tracks.values()];
+  const mic = tracks.find((t) => t.kind === "audio");
+  const camera = tracks.find((t) => t.kind === "video" && t.source !== "screen");
+  const micMuted = Boolean(mic && mic.muted);
+  p.tile.setAttribute("aria-label", name);
+  p.tile.querySelector(".name").textContent = name;
+  p.tile.querySelector(".placeholder").textContent = initials(name);
+  p.tile.querySelector(".muted-indicator").hidden = !micMuted;
+  p.tile.dataset.audioMuted = String(micMuted);
+  p.tile.classList.toggle("camera-off", !camera || camera.muted);
+}
+
+function initials(name) {
+  return name.trim().split(/\s+/).slice(0, 2).map((w) => w[0] || "").join("").toUpperCase();
+}
+
+// ---------------------------------------------------------------- join and leave
+
+async function join(event) {
+  event.preventDefault();
+  const displayName = ui.name.value.trim();
+  if (!displayName) {
+    showError("Indiquez votre nom pour rejoindre la réunion.");
+    ui.name.setAttribute("aria-invalid", "true");
+    ui.name.focus();
+    return;
+  }
+  ui.name.removeAttribute("aria-invalid");
+  localStorage.setItem(NAME_KEY, displayName);
+  ui.joinButton.disabled = true;
+  ui.errors.replaceChildren();
+  try {
+    announce("Accès au micro et à la caméra…");
+    state.stream = await startLocalMedia();
+    ui.localVideo.srcObject = state.stream;
+    announce("Connexion au serveur…");
+    state.ws = await connect();
+    const msg = { type: "join", room, displayName };
+    if (token) msg.token = token;
+    const joined = await request(msg);
+    state.participantId = joined.participantId;
+    state.role = joined.role;
+    for (const p of joined.participants || []) addParticipant(p);
+    state.pingTimer = setInterval(() => sendMessage({ type: "ping" }), PING_INTERVAL_MS);
+    ui.form.hidden = true;
+    ui.conference.hidden = false;
+    createSendConnection();
+    renderLocalTile();
+    ui.mic.focus();
+    announce("Connecté à la réunion.");
+    await publish();
+  } catch (err) {
+    console.error(err);
+    showError(err.message);
+    if (!state.participantId) {
+      ui.joinButton.disabled = false;
+      state.ws?.close();
+      state.ws = null;
+    }
+  }
+}
+
+async function leave() {
+  if (state.leaving) return;
+  state.leaving = true;
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    const closed = new Promise((resolve) => state.ws.addEventListener("close", resolve));
+    sendMessage({ type: "leave" });
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  }
+  teardown(null);
+}
+
+function teardown(errorText) {
+  if (errorText) showError(errorText);
+  clearInterval(state.pingTimer);
+  state.leaving = true;
+  state.ws?.close();
+  state.send?.close();
+  state.recv?.close();
+  state.stream?.getTracks().forEach((t) => t.stop());
+  state.local.screen?.track.stop();
+  ui.tiles.querySelectorAll(".tile.remote").forEach((tile) => tile.remove());
+  state.participants.clear();
+  ui.localVideo.srcObject = null;
+  ui.conference.hidden = true;
+  ui.ended.hidden = false;
+  ui.ended.focus();
+  announce("Vous avez quitté la réunion.");
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  $("#room-name").textContent = room;
+  document.title = `${room} – Webconf`;
+  $("#rejoin").href = location.pathname + location.search;
+  if (!ROOM_RE.test(room)) {
+    showError("Nom de réunion invalide : 1 à 64 caractères parmi lettres, chiffres, « . », « _ » et « - ».");
+    ui.joinButton.disabled = true;
+    return;
+  }
+  ui.name.value = localStorage.getItem(NAME_KEY) || "";
+  ui.form.addEventListener("submit", join);
+  ui.mic.addEventListener("click", () => setMuted("audio", state.local.audio?.track.enabled));
+  ui.camera.addEventListener("click", () => setMuted("video", state.local.video?.track.enabled));
+  ui.screen.addEventListener("click", () => toggleScreen().catch((err) => showError(err.message)));
+  ui.sound.addEventListener("click", () => {
+    ui.tiles.querySelectorAll("audio").forEach((el) => el.play().catch(() => {}));
+    ui.sound.hidden = true;
+  });
+  ui.leave.addEventListener("click", leave);
+  window.addEventListener("pagehide", () => sendMessage({ type: "leave" }));
+  ui.name.focus();
+}
+
+start();
