@@ -16,7 +16,7 @@ from snapconf.conference import Conferences, valid_room_name
 from snapconf.config import Config
 from snapconf.media.server import MediaServer
 from snapconf.signaling.auth import TokenVerifier
-from snapconf.signaling.session import SignalingStats, websocket_handler
+from snapconf.signaling.session import SignalingService
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ class Server:
         self.media = MediaServer(config.media, clock.now)
         self.conferences = Conferences(self.media, config.sfu, clock.now)
         self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None
-        self.signaling_stats = SignalingStats()
+        self.signaling = SignalingService(
+            conferences=self.conferences,
+            verifier=self.verifier,
+            config=config.signaling,
+            clock=clock.now,
+        )
+        self.signaling_stats = self.signaling.stats
         self.metric_sources: list[Callable[[], list[str]]] = []
         self.http_app = self._make_app()
         self._runner: web.AppRunner | None = None
@@ -51,14 +57,9 @@ class Server:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers])
-        app["conferences"] = self.conferences
-        app["token_verifier"] = self.verifier
-        app["signaling_config"] = self.config.signaling
-        app["signaling_stats"] = self.signaling_stats
-        app["clock"] = self.clock.now
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/ws", websocket_handler)
+        app.router.add_get("/ws", self.signaling.handle)
         app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
         app.router.add_get("/", self._index)
         app.router.add_get("/{room}", self._room)

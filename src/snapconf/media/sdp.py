@@ -162,6 +162,7 @@ def _credential_lines(local: LocalEndpoint, setup: str) -> list[str]:
         f"a=ice-pwd:{local.ice_pwd}",
         f"a=fingerprint:{local.fingerprint.algorithm} {local.fingerprint.value}",
         f"a=setup:{setup}",
+        "a=rtcp-mux",
     ]
 
 
@@ -170,7 +171,6 @@ def _transport_lines(local: LocalEndpoint, setup: str) -> list[str]:
     for i, (host, port) in enumerate(local.candidates):
         lines.append(f"a=candidate:{i + 1} 1 udp {2130706431 - i} {host} {port} typ host")
     lines.append("a=end-of-candidates")
-    lines.append("a=rtcp-mux")
     return lines
 
 

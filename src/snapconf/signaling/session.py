@@ -350,26 +350,41 @@ class SignalingSession:
             self.conference.leave(self.participant, reason=reason)
 
 
-async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /ws``: upgrade and run a :class:`SignalingSession`."""
-    app = request.app
-    config: SignalingConfig = app["signaling_config"]
-    ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat or None,
-        max_msg_size=max(2 * config.max_message_bytes, config.max_message_bytes + 65536),
-    )
-    await ws.prepare(request)
-    session = SignalingSession(
-        ws,
-        conferences=app["conferences"],
-        verifier=app["token_verifier"],
-        config=config,
-        stats=app["signaling_stats"],
-        clock=app["clock"],
-    )
-    try:
-        await session.run()
-    finally:
-        if not ws.closed:
-            await ws.close(code=WSCloseCode.GOING_AWAY)
-    return ws
+class SignalingService:
+    """``GET /ws``: upgrades and runs one :class:`SignalingSession` per socket."""
+
+    def __init__(
+        self,
+        *,
+        conferences: Conferences,
+        verifier: TokenVerifier | None,
+        config: SignalingConfig,
+        clock: Callable[[], float],
+    ) -> None:
+        self.conferences = conferences
+        self.verifier = verifier
+        self.config = config
+        self.clock = clock
+        self.stats = SignalingStats()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        config = self.config
+        ws = web.WebSocketResponse(
+            heartbeat=config.heartbeat or None,
+            max_msg_size=max(2 * config.max_message_bytes, config.max_message_bytes + 65536),
+        )
+        await ws.prepare(request)
+        session = SignalingSession(
+            ws,
+            conferences=self.conferences,
+            verifier=self.verifier,
+            config=config,
+            stats=self.stats,
+            clock=self.clock,
+        )
+        try:
+            await session.run()
+        finally:
+            if not ws.closed:
+                await ws.close(code=WSCloseCode.GOING_AWAY)
+        return ws

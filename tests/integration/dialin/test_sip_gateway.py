@@ -1,0 +1,583 @@
+"""The gateway over real loopback sockets, driven by a scriptable phone (UDP and TCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from snapconf.dialin.config import SipConfig, SipTimers
+from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
+from snapconf.dialin.gateway import SipGateway
+from snapconf.dialin.message import SipRequest, SipResponse, parse_message
+from snapconf.dialin.testing import EchoBridge, TestPhone, dominant_frequency
+from snapconf.media.codecs import get_codec, ulaw_decode
+
+PIN = "1234"
+
+
+def free_port_range(size: int = 40) -> tuple[int, int]:
+    """A random even range in 30000-59999 whose first port is free right now."""
+    while True:
+        low = random.randrange(30000, 60000 - size, 2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", low))
+            except OSError:
+                continue
+        return low, low + size - 1
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_gateway() -> AsyncIterator[GatewayFactory]:
+    made: list[SipGateway] = []
+    phones: list[TestPhone] = []
+
+    async def factory(**overrides: Any) -> tuple[SipGateway, EchoBridge, Callable[..., Any]]:
+        low, high = free_port_range()
+        states = overrides.pop("states", None)
+        settings: dict[str, Any] = dict(
+            host="127.0.0.1", port=0, ring_time=0.05, rtp_port_min=low, rtp_port_max=high,
+            timers=SipTimers(t1=0.05, t2=0.4, t4=0.5),
+            static_conferences={"alpha": PIN, "later": "5555", "gone": "6666"},
+        )
+        settings.update(overrides)
+        cfg = SipConfig(**settings)
+        bridge = EchoBridge()
+        directory = StaticConferenceDirectory(cfg.static_conferences, states)
+        gw = SipGateway(cfg, directory, bridge)
+        await gw.start()
+        made.append(gw)
+
+        async def phone(transport: str = "UDP", **kw: Any) -> TestPhone:
+            port = gw.udp_port if transport == "UDP" else gw.tcp_port
+            p = TestPhone(("127.0.0.1", port), transport, **kw)
+            await p.open()
+            phones.append(p)
+            return p
+
+        return gw, bridge, phone
+
+    yield factory
+    for p in phones:
+        p.close()
+    for gw in made:
+        await gw.close()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def tone_ulaw(freq: float, frames: int, start: int = 0) -> list[bytes]:
+    enc = get_codec("PCMU").new_encoder()
+    out = []
+    for i in range(start, start + frames):
+        t = (np.arange(160) + i * 160) / 8000
+        out.append(enc.encode((8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)))
+    return out
+
+
+async def test_options_200_without_server_header(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("OPTIONS"))
+    r = await p.recv()
+    assert isinstance(r, SipResponse)
+    assert r.status == 200
+    assert "INVITE" in (r.headers.get("Allow") or "")
+    assert r.headers.get("Server") is None
+    assert r.headers.get("User-Agent") is None
+    # RFC 3581: rport filled with the source port
+    assert r.vias[0].params["rport"] == str(p.sip_port)
+
+
+async def test_pin_join_echo_and_hangup_leaves_nothing(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp("8 0 101"), content_type="application/sdp"))
+    trying = await p.recv()
+    assert isinstance(trying, SipResponse) and trying.status == 100
+    ok = await p.expect_response(200, method="INVITE")
+    p.learn(ok)
+    p.ack(ok)
+    assert b"m=audio" in ok.body and b"RTP/AVP 8 101" in ok.body  # PCMA preferred to PCMU
+    assert ok.headers.get("Contact")
+    # the welcome prompt arrives
+    prompt = await p.collect_rtp(0.3)
+    assert len(prompt) >= 10
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    leg = bridge.legs[0]
+    assert (leg.conference_id, leg.codec, leg.payload_type) == ("alpha", "PCMA", 8)
+    assert leg.masked_number == "+33 6 •• •• •• 12"
+    assert leg.caller_display == "Test Phone"
+    # after the "first participant" prompt the echo is heard
+    await p.collect_rtp(2.6)
+    p.drain_rtp()
+    enc = get_codec("PCMA").new_encoder()
+    for i in range(40):
+        t = (np.arange(160) + i * 160) / 8000
+        p.send_rtp(8, enc.encode((8000 * np.sin(2 * np.pi * 700 * t)).astype(np.int16)))
+        await asyncio.sleep(0.02)
+    heard = await p.collect_rtp(0.3)
+    dec = get_codec("PCMA").new_decoder()
+    pcm = np.concatenate([dec.decode(x, 160) for x in p_payloads(p)[-30:]])
+    assert heard
+    assert abs(dominant_frequency(pcm, 8000) - 700) < 20
+    assert leg.received >= 40
+    await p.bye()
+    await wait_for(lambda: not gw.calls)
+    assert leg.closed
+    assert gw.ports.in_use == set()
+
+
+def p_payloads(p: TestPhone) -> list[bytes]:
+    from snapconf.dialin.rtp import parse_rtp_header
+
+    out = []
+    for data in p.rtp_packets:
+        h = parse_rtp_header(data)
+        out.append(data[h.payload_offset : h.payload_end])
+    return out
+
+
+async def test_wrong_pin_three_times_server_hangs_up(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway(failure_delay=0.0)
+    p = await phone(number="+33100000001")
+    await p.call()
+    for _ in range(3):
+        await p.send_dtmf("9999#")
+        await asyncio.sleep(0.1)
+    bye = await p.expect_request("BYE", timeout=15)
+    assert bye.to.tag == p.from_tag
+    assert gw.stats["pin_failures"] == 3
+    assert gw.stats["pin_too_many"] == 1
+    await wait_for(lambda: not gw.calls)
+    assert not bridge.legs
+    assert gw.ports.in_use == set()
+
+
+async def test_pin_by_sip_info_dtmf_relay(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    for d in PIN + "#":
+        p.send_raw(p.request("INFO", body=f"Signal={d}\r\nDuration=160\r\n".encode(),
+                             content_type="application/dtmf-relay"))
+        r = await p.expect_response(200, method="INFO")
+        assert r.status == 200
+    await wait_for(lambda: len(bridge.legs) == 1)
+
+
+async def test_rfc4733_end_packets_deduplicated(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    await p.send_dtmf("12")
+    await wait_for(lambda: gw.stats["dtmf_digits"] == 2)
+    await asyncio.sleep(0.2)
+    assert gw.stats["dtmf_digits"] == 2  # 6 end packets, 2 digits
+
+
+async def test_cancel_before_answer_487(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(ring_time=3.0)
+    p = await phone()
+    branch = "z9hG4bK-cancel-me"
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                         branch=branch))
+    await p.expect_response(180)
+    assert gw.ports.in_use
+    p.send_raw(p.request("CANCEL", branch=branch, cseq=p.cseq))
+    ok = await p.expect_response(200, method="CANCEL")
+    assert ok.status == 200
+    terminated = await p.expect_response(487, method="INVITE")
+    p.send_raw(p.request("ACK", branch=branch, cseq=p.cseq, to_tag=terminated.to.tag))
+    await wait_for(lambda: not gw.calls)
+    assert gw.ports.in_use == set()
+    # the 487 is not retransmitted after the ACK
+    await asyncio.sleep(0.3)
+    assert p.sip_queue.empty()
+
+
+async def test_487_retransmitted_until_ack(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(ring_time=3.0)
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp", branch="z9hG4bKx"))
+    await p.expect_response(180)
+    p.send_raw(p.request("CANCEL", branch="z9hG4bKx", cseq=p.cseq))
+    await p.expect_response(487)
+    await p.expect_response(487, timeout=1)  # Timer G
+
+
+async def test_unknown_dialog_481_and_unknown_cancel(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("BYE", to_tag="nope"))
+    assert (await p.expect_response(481)).status == 481
+    p.send_raw(p.request("BYE"))  # no To tag at all
+    assert (await p.expect_response(481)).status == 481
+    p.send_raw(p.request("CANCEL", branch="z9hG4bKnothing"))
+    assert (await p.expect_response(481)).status == 481
+
+
+async def test_retransmitted_invite_absorbed(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(ring_time=0.3)
+    p = await phone()
+    invite = p.request("INVITE", body=p.sdp(), content_type="application/sdp")
+    p.send_raw(invite)
+    await p.expect_response(100)
+    p.send_raw(invite)
+    p.send_raw(invite)
+    await p.expect_response(200)
+    assert gw.stats["calls_started"] == 1
+    assert gw.stats["retransmissions_absorbed"] == 2
+
+
+async def test_2xx_retransmitted_then_bye_without_ack(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp"))
+    loop = asyncio.get_running_loop()
+    times = []
+    while len(times) < 5:
+        await p.expect_response(200, method="INVITE")
+        times.append(loop.time())
+    gaps = np.diff(times)
+    # T1 = 50 ms doubling: 50, 100, 200, 400 (T2 cap)
+    assert gaps[0] < gaps[2] < gaps[3] + 0.05
+    bye = await p.expect_request("BYE", timeout=5)
+    assert bye.method == "BYE"
+    assert gw.stats["ack_timeouts"] == 1
+    await wait_for(lambda: not gw.calls)
+    assert gw.ports.in_use == set()
+
+
+async def test_require_100rel_420(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                         extra="Require: 100rel"))
+    r = await p.expect_response(420)
+    assert r.headers.get("Unsupported") == "100rel"
+
+
+async def test_session_timer_422_and_negotiated(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                         extra="Session-Expires: 60\nSupported: timer"))
+    r = await p.expect_response(422)
+    assert r.headers.get("Min-SE") == "90"
+    p2 = await phone()
+    ok = await p2.call(extra="Session-Expires: 1800;refresher=uac\nSupported: timer")
+    assert ok.headers.get("Session-Expires") == "1800;refresher=uac"
+    assert ok.headers.get("Require") == "timer"
+
+
+async def test_session_timer_expiry_sends_bye(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(min_se=90)
+    p = await phone()
+    await p.call(extra="Session-Expires: 90;refresher=uac\nSupported: timer")
+    call = next(iter(gw.calls.values()))
+    call._last_refresh -= 60  # 90 - min(32, 30) = 60 s without refresh
+    bye = await p.expect_request("BYE", timeout=3)
+    assert bye.method == "BYE"
+    assert gw.stats["session_timer_expired"] == 1
+
+
+def sdp_direction(body: bytes) -> str:
+    for line in body.decode().splitlines():
+        if line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
+            return line[2:]
+    return "sendrecv"
+
+
+def sdp_port(body: bytes) -> int:
+    for line in body.decode().splitlines():
+        if line.startswith("m=audio"):
+            return int(line.split()[1])
+    raise AssertionError("no m=audio")
+
+
+async def test_hold_by_reinvite_and_update(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(rtp_timeout=1.0)
+    p = await phone()
+    ok = await p.call()
+    port = sdp_port(ok.body)
+    call = next(iter(gw.calls.values()))
+    for method, kwargs, expected in [
+        ("INVITE", {"direction": "sendonly"}, "recvonly"),
+        ("INVITE", {"direction": "inactive"}, "inactive"),
+        ("UPDATE", {"host": "0.0.0.0"}, "inactive"),
+        ("UPDATE", {"direction": "recvonly"}, "sendonly"),
+    ]:
+        p.send_raw(p.request(method, body=p.sdp(**kwargs), content_type="application/sdp"))
+        r = await p.expect_response(200, method=method, cseq=p.cseq)
+        if method == "INVITE":
+            p.ack(r)
+        assert sdp_direction(r.body) == expected, (method, kwargs, r.body, r.cseq)
+        assert sdp_port(r.body) == port
+        assert call.on_hold == (expected != "sendonly")
+    # on hold (recvonly from us means they send nothing?) - they said recvonly: not on hold
+    # put on hold again and check the RTP timeout does not fire while held
+    p.send_raw(p.request("INVITE", body=p.sdp(direction="sendonly"),
+                         content_type="application/sdp"))
+    p.ack(await p.expect_response(200, method="INVITE", cseq=p.cseq))
+    await asyncio.sleep(2.2)
+    assert gw.calls, "RTP timeout fired while on hold"
+    # resume and stay silent: the RTP timeout ends the call
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp"))
+    p.ack(await p.expect_response(200, method="INVITE", cseq=p.cseq))
+    bye = await p.expect_request("BYE", timeout=4)
+    assert bye.method == "BYE"
+    assert gw.stats["rtp_timeouts"] == 1
+
+
+async def test_reinvite_glare_491(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    p.send_raw(p.request("INVITE", body=p.sdp(direction="sendonly"),
+                         content_type="application/sdp"))
+    first = await p.expect_response(200, method="INVITE", cseq=p.cseq)  # not ACKed yet
+    p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp"))
+    r = await p.expect_response(491)
+    assert r.status == 491
+    p.ack(first)
+
+
+async def test_via_received_and_rport(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway()
+    p = await phone()
+    raw = p.request("OPTIONS").replace(b"Via: SIP/2.0/UDP 127.0.0.1:", b"Via: SIP/2.0/UDP 10.9.9.9:")
+    p.send_raw(raw)
+    r = await p.expect_response(200)
+    assert r.vias[0].params["received"] == "127.0.0.1"
+    assert r.vias[0].params["rport"] == str(p.sip_port)
+
+
+async def test_server_bye_uses_record_route(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    loop = asyncio.get_running_loop()
+    proxy_q: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Proxy(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            proxy_q.put_nowait(data)
+
+    proxy, _ = await loop.create_datagram_endpoint(Proxy, local_addr=("127.0.0.1", 0))
+    pport = proxy.get_extra_info("sockname")[1]
+    try:
+        p = await phone()
+        ok = await p.call(extra=f"Record-Route: <sip:127.0.0.1:{pport};lr>")
+        assert ok.headers.get("Record-Route") == f"<sip:127.0.0.1:{pport};lr>"
+        await p.send_dtmf(PIN + "#")
+        await wait_for(lambda: len(bridge.legs) == 1)
+        bridge.end_conference("alpha")
+        data = await asyncio.wait_for(proxy_q.get(), 3)
+        bye = parse_message(data)
+        assert isinstance(bye, SipRequest) and bye.method == "BYE"
+        assert bye.headers.get("Route") == f"<sip:127.0.0.1:{pport};lr>"
+        assert bye.uri == f"sip:phone@127.0.0.1:{p.sip_port}"
+        assert bye.from_.tag == ok.to.tag and bye.to.tag == p.from_tag
+        await wait_for(lambda: not gw.calls)
+        assert bridge.legs[0].closed
+    finally:
+        proxy.close()
+
+
+async def test_call_cap_503_retry_after(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway(max_calls=1, retry_after=42)
+    p1 = await phone()
+    await p1.call()
+    p2 = await phone()
+    p2.send_raw(p2.request("INVITE", body=p2.sdp(), content_type="application/sdp"))
+    r = await p2.expect_response(503)
+    assert r.headers.get("Retry-After") == "42"
+
+
+async def test_allowlist_drops_others_silently(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway(allowlist=("192.0.2.0/24",))
+    p = await phone()
+    p.send_raw(p.request("OPTIONS"))
+    with pytest.raises(TimeoutError):
+        await p.recv(timeout=0.3)
+
+
+async def test_allowed_peer_gets_server_header_and_400(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(allowlist=("127.0.0.1",))
+    p = await phone()
+    p.send_raw(p.request("OPTIONS"))
+    r = await p.expect_response(200)
+    assert r.headers.get("Server") == "snapconf"
+    bad = p.request("OPTIONS").replace(b"Content-Length: 0", b"Content-Length: 10")
+    p.send_raw(bad)
+    r = await p.expect_response(400)
+    assert r.reason == "Content-Length 10 does not match body length 0"
+
+
+async def test_malformed_from_unknown_gets_no_reply(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("OPTIONS").replace(b"Content-Length: 0", b"Content-Length: 10"))
+    p.send_raw(b"\x00\xff garbage\r\n\r\n")
+    with pytest.raises(TimeoutError):
+        await p.recv(timeout=0.3)
+    assert gw.stats["malformed"] == 2
+
+
+async def test_invite_rate_limit(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(invite_rate=1.0, invite_burst=2.0)
+    p = await phone()
+    for i in range(4):
+        p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                             call_id=f"rate{i}@x"))
+    await asyncio.sleep(0.5)
+    assert gw.stats["calls_started"] == 2
+    assert gw.stats["invite_rate_limited"] == 2
+
+
+@pytest.mark.parametrize(("pin", "state"), [("5555", ConferenceState.NOT_STARTED),
+                                            ("6666", ConferenceState.ENDED)])
+async def test_conference_not_started_or_ended(
+    make_gateway: GatewayFactory, pin: str, state: ConferenceState
+) -> None:
+    gw, bridge, phone = await make_gateway(states={"later": ConferenceState.NOT_STARTED,
+                                                   "gone": ConferenceState.ENDED})
+    p = await phone()
+    await p.call()
+    await p.send_dtmf(pin + "#")
+    bye = await p.expect_request("BYE", timeout=10)
+    assert bye.method == "BYE"
+    assert not bridge.legs
+    assert gw.ports.in_use == set()
+
+
+async def test_star6_mutes_and_unmutes(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    await p.send_dtmf("*6")
+    await wait_for(lambda: bridge.legs[0].mute_changes == [True])
+    await p.send_dtmf("*6")
+    await wait_for(lambda: bridge.legs[0].mute_changes == [True, False], timeout=5)
+
+
+async def test_pin_lockout_per_caller(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway(lockout_threshold=2, failure_delay=0.0)
+    p = await phone(number="+33155555555")
+    await p.call()
+    await p.send_dtmf("1111#")
+    await asyncio.sleep(0.1)
+    await p.send_dtmf("2222#")
+    await p.expect_request("BYE", timeout=10)
+    # the same caller is now locked out, even with the right PIN
+    p2 = await phone(number="+33155555555")
+    await p2.call()
+    await p2.send_dtmf(PIN + "#")
+    await p2.expect_request("BYE", timeout=10)
+    assert not bridge.legs
+    assert gw.stats["pin_lockouts"] == 1
+
+
+async def test_gateway_close_byes_everyone(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    close = asyncio.create_task(gw.close())
+    bye = await p.expect_request("BYE", timeout=3)
+    assert bye.method == "BYE"
+    await close
+    await gw.close()  # idempotent
+    assert bridge.legs[0].closed
+    assert gw.ports.in_use == set()
+
+
+async def test_tcp_call(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone("TCP")
+    p.send_raw(p.request("OPTIONS"))
+    assert (await p.expect_response(200)).status == 200
+    ok = await p.call()
+    assert ";transport=tcp" in (ok.headers.get("Contact") or "")
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    await p.bye()
+    await wait_for(lambda: not gw.calls)
+
+
+async def test_peer_crash_rtp_timeout_frees_everything(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway(rtp_timeout=1.0)
+    p = await phone()
+    await p.call()
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    p.close()  # the phone vanishes without BYE
+    await wait_for(lambda: not gw.calls, timeout=6)
+    assert bridge.legs[0].closed
+    assert gw.ports.in_use == set()
+    assert gw.stats["rtp_timeouts"] == 1
+
+
+async def test_uas_fuzz_keeps_answering(make_gateway: GatewayFactory) -> None:
+    """10,000 mutated messages straight into the UAS, then a well-formed OPTIONS."""
+    gw, _, phone = await make_gateway(request_rate=1e9, request_burst=1e9,
+                                      invite_rate=1e9, invite_burst=1e9, max_calls=50)
+    p = await phone()
+    rng = random.Random(4475)
+    seeds = [
+        p.request("OPTIONS"),
+        p.request("INVITE", body=p.sdp(), content_type="application/sdp"),
+        p.request("BYE", to_tag="x"),
+        p.request("INFO", to_tag="x", body=b"Signal=1\r\n", content_type="application/dtmf-relay"),
+        p.request("CANCEL", branch="z9hG4bKc"),
+    ]
+    from snapconf.dialin.transport import Source
+
+    source = Source("UDP", "127.0.0.1", p.sip_port)
+    for _ in range(10_000):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data))
+            op = rng.randrange(4)
+            if op == 0:
+                del data[pos]
+            elif op == 1:
+                data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+            elif op == 2:
+                data[pos] = rng.choice(b":;,<>\"\\ \t\r\n@=0")
+            else:
+                data[pos:pos] = rng.choice([b"\r\n", b"Require: 100rel\r\n", b"l: 3\r\n",
+                                            b";tag=", b"Session-Expires: x\r\n"])
+        gw._on_message(bytes(data), source)
+    await asyncio.sleep(0.2)
+    while not p.sip_queue.empty():
+        p.sip_queue.get_nowait()
+    p.send_raw(p.request("OPTIONS"))
+    r = await p.expect_response(200)
+    assert r.status == 200
+    for call in list(gw.calls.values()):
+        call.end("test over")
+    assert gw.stats["call_task_errors"] == 0
+
+
+_ = struct

@@ -1,0 +1,193 @@
+from snapconf.media.router import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    Codec,
+    ConsumerExtensions,
+    Producer,
+    Router,
+)
+from snapconf.rtp.packet import build_rtp_packet, parse_rtp_header
+from snapconf.rtp.rtcp import RtcpPli, RtcpSdes, RtcpSenderReport, parse_rtcp
+
+OPUS = Codec("opus", 48000, 2, (("minptime", "10"), ("useinbandfec", "1")))
+VP8 = Codec("VP8", 90000, 1, (), ("nack pli", "ccm fir"))
+
+
+class Sink:
+    def __init__(self, fail: bool = False) -> None:
+        self.rtp: list[bytes] = []
+        self.rtcp: list[bytes] = []
+        self.fail = fail
+
+    def send_rtp(self, packet: bytes) -> None:
+        if self.fail:
+            raise ConnectionError("socket gone")
+        self.rtp.append(packet)
+
+    def send_rtcp(self, packet: bytes) -> None:
+        if self.fail:
+            raise ConnectionError("socket gone")
+        self.rtcp.append(packet)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _producer(codec=OPUS, kind="audio", ssrc=1111, pt=111, clock=None, sink=None):
+    return Producer(
+        producer_id="t1",
+        kind=kind,
+        source="microphone" if kind == "audio" else "camera",
+        codec=codec,
+        payload_type=pt,
+        ssrc=ssrc,
+        mid="0",
+        extension_ids={1: EXT_AUDIO_LEVEL, 2: EXT_ABS_SEND_TIME, 4: EXT_MID},
+        sink=sink or Sink(),
+        owner_id="pA",
+        clock=clock or Clock(),
+    )
+
+
+def _packet(seq, ts, ssrc=1111, pt=111, payload=b"opus!", level=b"\x9e"):
+    return build_rtp_packet(
+        payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload,
+        extensions=[(1, level), (2, b"\x01\x02\x03"), (4, b"0")],
+    )
+
+
+def _feed(producer, data, now):
+    producer.receive_rtp(data, parse_rtp_header(data), now)
+
+
+def _consumer(router, producer, sink, clock, mid="r3", pt=100, ext=None):
+    consumer = router.consume(
+        producer, sink=sink, mid=mid, payload_types={producer.payload_type: pt},
+        cname="pA", clock=clock, extensions=ext, paused=False,
+    )
+    return consumer
+
+
+def test_a_forwarded_packet_gets_the_consumers_ssrc_pt_mid_and_extension_ids():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    router.add_producer(producer)
+    sink = Sink()
+    ext = ConsumerExtensions(mid=9, audio_level=10, abs_send_time=0)
+    consumer = _consumer(router, producer, sink, clock, ext=ext)
+    _feed(producer, _packet(500, 48000), 1.0)
+    (out,) = sink.rtp
+    h = parse_rtp_header(out)
+    assert h.ssrc == consumer.ssrc and h.payload_type == 100
+    assert h.extensions == {9: b"r3", 10: b"\x9e"}  # abs-send-time not negotiated: dropped
+    assert out[h.payload_offset :] == b"opus!"
+
+
+def test_sequence_and_timestamps_stay_continuous_across_pause_and_ssrc_change():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock)
+    for i in range(3):
+        _feed(producer, _packet(1000 + i, 960 * i), 1.0 + 0.02 * i)
+    consumer.pause()
+    for i in range(3, 50):  # not forwarded while paused
+        _feed(producer, _packet(1000 + i, 960 * i), 1.0 + 0.02 * i)
+    consumer.resume()
+    _feed(producer, _packet(1050, 960 * 50), 2.0)
+    # the publisher restarts with a new SSRC and random sequence/timestamp
+    _feed(producer, _packet(7, 123456, ssrc=2222), 2.02)
+    _feed(producer, _packet(8, 123456 + 960, ssrc=2222), 2.04)
+    headers = [parse_rtp_header(p) for p in sink.rtp]
+    seqs = [h.sequence_number for h in headers]
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    ts = [h.timestamp for h in headers]
+    assert (ts[1] - ts[0]) & 0xFFFFFFFF == 960
+    assert 0 < (ts[3] - ts[2]) & 0xFFFFFFFF <= 48000 * 1.1  # ~1 s of wall clock while paused
+    assert 0 < (ts[4] - ts[3]) & 0xFFFFFFFF <= 48000 * 0.03
+    assert (ts[5] - ts[4]) & 0xFFFFFFFF == 960
+    assert {h.ssrc for h in headers} == {consumer.ssrc}
+
+
+def test_a_failing_consumer_is_counted_and_does_not_disturb_the_others():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    good1, bad, good2 = Sink(), Sink(fail=True), Sink()
+    c1 = _consumer(router, producer, good1, clock)
+    cb = _consumer(router, producer, bad, clock)
+    c2 = _consumer(router, producer, good2, clock)
+    for i in range(10):
+        _feed(producer, _packet(i, 960 * i), 1 + i * 0.02)
+    assert len(good1.rtp) == len(good2.rtp) == 10
+    assert cb.stats.errors == 10 and c1.stats.packets == c2.stats.packets == 10
+
+
+def test_an_unmapped_payload_type_is_dropped_and_counted():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock)
+    _feed(producer, _packet(1, 960, pt=13), 1.0)
+    assert sink.rtp == [] and consumer.stats.dropped_payload_type == 1
+
+
+def test_sender_reports_are_translated_into_each_consumers_timestamp_space():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock)
+    _feed(producer, _packet(1, 96000), 1.0)
+    out_ts = parse_rtp_header(sink.rtp[0]).timestamp
+    producer.receive_sender_report(RtcpSenderReport(1111, 0xAABBCCDD00112233, 96000 + 480, 1, 5), 1.01)
+    sr, sdes = parse_rtcp(sink.rtcp[0])
+    assert isinstance(sr, RtcpSenderReport) and isinstance(sdes, RtcpSdes)
+    assert sr.ssrc == consumer.ssrc and sr.ntp_timestamp == 0xAABBCCDD00112233
+    assert sr.rtp_timestamp == (out_ts + 480) & 0xFFFFFFFF
+    assert sr.packet_count == 1 and sdes.cnames == {consumer.ssrc: "pA"}
+
+
+def test_keyframe_requests_reach_the_publisher_at_most_once_per_interval():
+    clock = Clock()
+    publisher = Sink()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock, sink=publisher)
+    router = Router()
+    consumer = _consumer(router, producer, Sink(), clock, pt=96)
+    consumer.request_keyframe()
+    consumer.request_keyframe()
+    clock.t += 0.6
+    consumer.request_keyframe()
+    plis = [parse_rtcp(p)[0] for p in publisher.rtcp]
+    assert len(plis) == 2 and all(isinstance(p, RtcpPli) and p.media_ssrc == 1111 for p in plis)
+
+
+def test_receiver_reports_count_losses():
+    clock = Clock()
+    producer = _producer(clock=clock)
+    for seq in (1, 2, 3, 5, 6, 10):
+        _feed(producer, _packet(seq, seq * 960), seq * 0.02)
+    block = producer.report_block(1.0)
+    assert block is not None
+    assert block.highest_sequence == 10 and block.packets_lost == 4
+    assert block.fraction_lost == (4 << 8) // 10
+
+
+def test_closing_a_producer_closes_its_consumers_and_router_close_is_idempotent():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    router.add_producer(producer)
+    consumer = _consumer(router, producer, Sink(), clock)
+    router.close()
+    router.close()
+    assert producer.closed and consumer.closed and producer.consumers == ()
