@@ -17,7 +17,7 @@ from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
 from snapconf.dialin.message import SipRequest, SipResponse, parse_message
 from snapconf.dialin.testing import EchoBridge, TestPhone, dominant_frequency
-from snapconf.media.codecs import get_codec, ulaw_decode
+from snapconf.media.codecs import get_codec
 
 PIN = "1234"
 
@@ -93,7 +93,7 @@ def tone_ulaw(freq: float, frames: int, start: int = 0) -> list[bytes]:
 
 
 async def test_options_200_without_server_header(make_gateway: GatewayFactory) -> None:
-    gw, _, phone = await make_gateway()
+    _gw, _, phone = await make_gateway()
     p = await phone()
     p.send_raw(p.request("OPTIONS"))
     r = await p.recv()
@@ -173,7 +173,7 @@ async def test_wrong_pin_three_times_server_hangs_up(make_gateway: GatewayFactor
 
 
 async def test_pin_by_sip_info_dtmf_relay(make_gateway: GatewayFactory) -> None:
-    gw, bridge, phone = await make_gateway()
+    _gw, bridge, phone = await make_gateway()
     p = await phone()
     await p.call()
     for d in PIN + "#":
@@ -185,7 +185,7 @@ async def test_pin_by_sip_info_dtmf_relay(make_gateway: GatewayFactory) -> None:
 
 
 async def test_rfc4733_end_packets_deduplicated(make_gateway: GatewayFactory) -> None:
-    gw, bridge, phone = await make_gateway()
+    gw, _bridge, phone = await make_gateway()
     p = await phone()
     await p.call()
     await p.send_dtmf("12")
@@ -215,7 +215,7 @@ async def test_cancel_before_answer_487(make_gateway: GatewayFactory) -> None:
 
 
 async def test_487_retransmitted_until_ack(make_gateway: GatewayFactory) -> None:
-    gw, _, phone = await make_gateway(ring_time=3.0)
+    _gw, _, phone = await make_gateway(ring_time=3.0)
     p = await phone()
     p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp", branch="z9hG4bKx"))
     await p.expect_response(180)
@@ -349,7 +349,7 @@ async def test_hold_by_reinvite_and_update(make_gateway: GatewayFactory) -> None
 
 
 async def test_reinvite_glare_491(make_gateway: GatewayFactory) -> None:
-    gw, _, phone = await make_gateway()
+    _gw, _, phone = await make_gateway()
     p = await phone()
     await p.call()
     p.send_raw(p.request("INVITE", body=p.sdp(direction="sendonly"),
@@ -364,7 +364,9 @@ async def test_reinvite_glare_491(make_gateway: GatewayFactory) -> None:
 async def test_via_received_and_rport(make_gateway: GatewayFactory) -> None:
     _, _, phone = await make_gateway()
     p = await phone()
-    raw = p.request("OPTIONS").replace(b"Via: SIP/2.0/UDP 127.0.0.1:", b"Via: SIP/2.0/UDP 10.9.9.9:")
+    raw = p.request("OPTIONS").replace(
+        b"Via: SIP/2.0/UDP 127.0.0.1:", b"Via: SIP/2.0/UDP 10.9.9.9:"
+    )
     p.send_raw(raw)
     r = await p.expect_response(200)
     assert r.vias[0].params["received"] == "127.0.0.1"
@@ -420,7 +422,7 @@ async def test_allowlist_drops_others_silently(make_gateway: GatewayFactory) -> 
 
 
 async def test_allowed_peer_gets_server_header_and_400(make_gateway: GatewayFactory) -> None:
-    gw, _, phone = await make_gateway(allowlist=("127.0.0.1",))
+    _gw, _, phone = await make_gateway(allowlist=("127.0.0.1",))
     p = await phone()
     p.send_raw(p.request("OPTIONS"))
     r = await p.expect_response(200)
@@ -469,7 +471,7 @@ async def test_conference_not_started_or_ended(
 
 
 async def test_star6_mutes_and_unmutes(make_gateway: GatewayFactory) -> None:
-    gw, bridge, phone = await make_gateway()
+    _gw, bridge, phone = await make_gateway()
     p = await phone()
     await p.call()
     await p.send_dtmf(PIN + "#")
