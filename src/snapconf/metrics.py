@@ -34,10 +34,11 @@ def render(server: Server) -> str:
     producers = [t.producer for p in participants for t in p.tracks.values()]
     consumers = [c for p in participants for c in p.consumers.values()]
     media = server.media
+    datagrams_out, bytes_out = media.totals_out()
     kinds: dict[str, int] = {}
     for p in participants:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
-    forwarded = sum(c.stats.packets for c in consumers)
+    forwarded = media.retired_forwarded_packets + sum(c.stats.packets for c in consumers)
     consumer_errors = sum(c.stats.errors for c in consumers)
     out: list[str] = []
     out += _metric(
@@ -75,7 +76,7 @@ def render(server: Server) -> str:
         "snapconf_media_datagrams_out_total",
         "counter",
         "UDP datagrams sent from the media port.",
-        [_line("snapconf_media_datagrams_out_total", media.datagrams_out)],
+        [_line("snapconf_media_datagrams_out_total", datagrams_out)],
     )
     out += _metric(
         "snapconf_media_bytes_in_total",
@@ -87,12 +88,12 @@ def render(server: Server) -> str:
         "snapconf_media_bytes_out_total",
         "counter",
         "Bytes sent from the media port.",
-        [_line("snapconf_media_bytes_out_total", media.bytes_out)],
+        [_line("snapconf_media_bytes_out_total", bytes_out)],
     )
     out += _metric(
         "snapconf_rtp_forwarded_packets_total",
         "counter",
-        "RTP packets forwarded to consumers (present consumers).",
+        "RTP packets forwarded to consumers.",
         [_line("snapconf_rtp_forwarded_packets_total", forwarded)],
     )
     out += _metric(

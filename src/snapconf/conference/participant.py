@@ -133,6 +133,7 @@ class Participant:
         consumer.close()
         if self.recv_transport is not None:
             self.recv_transport.consumers_by_ssrc.pop(consumer.ssrc, None)
+            self.recv_transport.server.retired_forwarded_packets += consumer.stats.packets
         self.receive_session.remove(producer_id)
         return True
 

@@ -540,9 +540,6 @@ class Call:
                     await self.clock.sleep_until(now + min(delay, 10.0))
                 if gw.pin_failures.locked(caller_key, self.clock.now()):
                     break
-                # flush digits typed during the delay: they belong to no attempt
-                while not self.digits.empty():
-                    self.digits.get_nowait()
                 await self.play(["wrong_code"])
                 continue
             if entry.state is ConferenceState.NOT_STARTED:

@@ -29,8 +29,9 @@ from snapconf.media.router import (
 
 FORWARDED_EXTENSIONS = frozenset({EXT_MID, EXT_AUDIO_LEVEL, EXT_ABS_SEND_TIME})
 #: header extension ids the server uses in its own offers (same for every m-section of a
-#: BUNDLE group, RFC 8285 §6)
-RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2, EXT_ABS_SEND_TIME: 3}
+#: BUNDLE group, RFC 8285 §6). abs-send-time is not offered to receivers: it only feeds a
+#: receive-side bandwidth estimate (REMB) that the server does not ask them for.
+RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2}
 VIDEO_FEEDBACK = ("nack pli", "ccm fir")
 PUBLISH_VIDEO_FEEDBACK = ("nack pli", "ccm fir", "goog-remb")
 MAX_SDP_LENGTH = 64 * 1024

@@ -86,10 +86,24 @@ class MediaServer:
         self.datagrams_out = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        #: RTP sent by transports that are closed (live ones count their own)
+        self.retired_packets_out = 0
+        self.retired_bytes_out = 0
+        #: RTP packets forwarded by consumers that are closed
+        self.retired_forwarded_packets = 0
         self._logged_drops: Counter[str] = Counter()
         self._current: _Endpoint | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = False
+
+    def totals_out(self) -> tuple[int, int]:
+        """Datagrams and bytes sent: our own (STUN, DTLS, RTCP) plus every transport's RTP."""
+        packets = self.datagrams_out + self.retired_packets_out
+        octets = self.bytes_out + self.retired_bytes_out
+        for transport in self.by_ufrag.values():
+            packets += transport.stats.packets_out
+            octets += transport.stats.bytes_out
+        return packets, octets
 
     @property
     def local_addresses(self) -> list[Address]:
@@ -141,7 +155,9 @@ class MediaServer:
         self.by_addr[addr] = (transport, self._current)
 
     def unregister(self, transport: WebRtcTransport) -> None:
-        self.by_ufrag.pop(transport.ice_ufrag, None)
+        if self.by_ufrag.pop(transport.ice_ufrag, None) is not None:
+            self.retired_packets_out += transport.stats.packets_out
+            self.retired_bytes_out += transport.stats.bytes_out
         for addr in transport.addrs:
             entry = self.by_addr.get(addr)
             if entry is not None and entry[0] is transport:
@@ -198,6 +214,14 @@ class MediaServer:
         self._send(endpoint, stun.binding_success(request, addr, transport.ice_pwd), addr)
 
     # -- send path ------------------------------------------------------------------------
+    def sender_for(self, addr: Address) -> Callable[[bytes, Address], None]:
+        """The ``sendto`` of the socket ``addr`` was learnt on (counted at the transport)."""
+        entry = self.by_addr.get(addr)
+        endpoint = entry[1] if entry is not None else self.endpoints[0]
+        if endpoint.transport is None:
+            raise ConnectionError("media socket closed")
+        return endpoint.transport.sendto
+
     def sendto(self, data: bytes, addr: Address) -> None:
         entry = self.by_addr.get(addr)
         endpoint = (

@@ -91,6 +91,8 @@ class WebRtcTransport:
         self.max_incoming_bitrate = server.config.max_incoming_bitrate
         self._on_close = on_close
         self.on_connected: Callable[[WebRtcTransport], None] | None = None
+        #: the socket's sendto for the selected address (the socket it arrived on)
+        self._sendto: Callable[[bytes, Address], None] | None = None
         server.register(self)
 
     # -- negotiation ----------------------------------------------------------------------
@@ -116,6 +118,7 @@ class WebRtcTransport:
             if self.addr != addr:
                 log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
             self.addr = addr
+            self._sendto = self.server.sender_for(addr)
         if use_candidate:
             self.nominated = True
 
@@ -219,13 +222,13 @@ class WebRtcTransport:
     def send_rtp(self, packet: bytes) -> None:
         """Protect and send one RTP packet; raises when not connected."""
         srtp = self.srtp_tx
-        addr = self.addr
-        if srtp is None or addr is None:
+        if srtp is None or self._sendto is None:
             raise ConnectionError("transport not connected")
         data = srtp.protect(packet)
-        self.server.sendto(data, addr)
-        self.stats.packets_out += 1
-        self.stats.bytes_out += len(data)
+        self._sendto(data, self.addr)
+        stats = self.stats
+        stats.packets_out += 1
+        stats.bytes_out += len(data)
 
     def send_rtcp(self, packet: bytes) -> None:
         """Protect and send one RTCP compound packet; silently skipped before DTLS."""
@@ -284,6 +287,7 @@ class WebRtcTransport:
         self.producers_by_mid.clear()
         self.consumers_by_ssrc.clear()
         self.srtp_tx = self.srtp_rx = None
+        self._sendto = None
         log.info("transport %s closed: %s", self.id, reason)
         if self._on_close is not None:
             self._on_close(self, reason)

@@ -63,7 +63,7 @@ class Resampler:
         "_factor",
         "_hist",
         "_kernel",
-        "_out_f",
+        "_views",
         "in_rate",
         "out_rate",
         "taps",
@@ -98,11 +98,11 @@ class Resampler:
                 self._hist = t - 1
                 self.taps = len(padded)
             else:
-                self._kernel = np.ascontiguousarray(h[::-1]).reshape(-1, 1)  # shape (N, 1)
+                self._kernel = np.ascontiguousarray(h[::-1])  # shape (N,)
                 self._hist = len(h) - 1
                 self.taps = len(h)
         self._buf: F32 = np.zeros(self._hist + 4096, dtype=np.float32)
-        self._out_f: F32 = np.zeros(0, dtype=np.float32)
+        self._views: dict[int, tuple[F32, F32]] = {}
 
     @property
     def delay(self) -> float:
@@ -139,20 +139,35 @@ class Resampler:
             grown = np.zeros(hist + n, dtype=np.float32)
             grown[:hist] = self._buf[:hist]
             self._buf = grown
+            self._views.clear()
         buf = self._buf
         buf[hist : hist + n] = pcm
+        views = self._views.get(n)
+        if views is None:
+            views = self._make_views(n)
+        windows, y = views
         if self.out_rate > self.in_rate:
-            windows = sliding_window_view(buf[: hist + n], hist + 1)  # (n, T)
-            y = windows @ self._kernel  # (n, L): y[m, p] is output m * L + p
+            np.matmul(windows, self._kernel, out=y)  # (n, L): y[m, p] is output m * L + p
         else:
-            windows = sliding_window_view(buf[: hist + n], hist + 1)[:: self._factor]
-            y = windows @ self._kernel  # (n / M, 1)
+            np.dot(windows, self._kernel, out=y)  # (n / M,)
         flat = y.reshape(-1)
         np.rint(flat, out=flat)
         np.clip(flat, -32768, 32767, out=flat)
         out[:m] = flat
         buf[:hist] = buf[n : n + hist]
         return m
+
+    def _make_views(self, n: int) -> tuple[F32, F32]:
+        # the strided windows over the persistent buffer are made once per frame size:
+        # building them costs more than the filtering itself
+        windows = sliding_window_view(self._buf[: self._hist + n], self._hist + 1)
+        if self.out_rate > self.in_rate:
+            y: F32 = np.empty((n, self._factor), dtype=np.float32)
+        else:
+            windows = windows[:: self._factor]
+            y = np.empty(n // self._factor, dtype=np.float32)
+        self._views[n] = (windows, y)
+        return windows, y
 
     def reset(self) -> None:
         """Forget the history (silence before the next frame)."""

@@ -62,9 +62,7 @@ def parse_audio_packet(data: bytes, audio_level_id: int | None = None) -> AudioP
             level = _find_level(data, ext_start, pos, profile, audio_level_id)
     if pos > end:
         raise ValueError("RTP CSRC list is truncated")
-    return AudioPacket(
-        b1 & 0x7F, bool(b1 & 0x80), seq, timestamp, ssrc, data[pos:end], level
-    )
+    return AudioPacket(b1 & 0x7F, bool(b1 & 0x80), seq, timestamp, ssrc, data[pos:end], level)
 
 
 def _find_level(data: bytes, start: int, stop: int, profile: int, wanted: int) -> int | None:

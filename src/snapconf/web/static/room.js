@@ -505,6 +505,7 @@ async function join(event) {
     console.error(err);
     showError(err.message);
     if (!state.participantId) {
+      state.stream?.getTracks().forEach((t) => t.stop());
       ui.joinButton.disabled = false;
       state.ws?.close();
       state.ws = null;

@@ -1,0 +1,148 @@
+"""SFU forwarding cost: P publishers x S subscribers through a real `snapconf serve`.
+
+Publishers send pre-encoded VP8 (~500 kbit/s, 30 fps) and Opus; subscribers count RTP
+packets without decoding. The server runs in its own process (uvloop), so its CPU time
+is measured alone, from /proc. Prints, per run and as the median of the runs: forwarded
+packets/s, server CPU µs per forwarded packet, server CPU share, and loss.
+
+    python benchmarks/sfu_forward.py --publishers 1 --subscribers 20 --duration 20 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import sys
+import time
+
+import aiohttp
+
+from snapconf.client import Client, preencoded_audio, preencoded_video
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
+    async with http.get(url + "/metrics") as r:
+        text = await r.text()
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+async def run_once(publishers: int, subscribers: int, duration: float, warmup: float) -> dict[str, float]:
+    http_port = _free_port(socket.SOCK_STREAM)
+    media_port = _free_port(socket.SOCK_DGRAM)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "snapconf", "serve", "--http-port", str(http_port),
+        "--media-port", str(media_port), "--log-level", "WARNING",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{http_port}"
+    clients: list[Client] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(url + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            subs = []
+            for i in range(subscribers):
+                c = Client(url, "bench", f"sub{i}", decode=False)
+                await c.join()
+                subs.append(c)
+            pubs = []
+            for i in range(publishers):
+                c = Client(url, "bench", f"pub{i}", decode=False)
+                await c.join()
+                await c.publish([(preencoded_audio(440 + 100 * i), "microphone"),
+                                 (preencoded_video(), "camera")])
+                pubs.append(c)
+            clients = subs + pubs
+            await asyncio.sleep(warmup)
+
+            def received() -> int:
+                return sum(t.packets for c in subs for t in c.received.values())
+
+            rx0 = received()
+            fwd0 = await _metric(http, url, "snapconf_rtp_forwarded_packets_total")
+            cpu0 = _cpu_seconds(server.pid)
+            t0 = time.monotonic()
+            await asyncio.sleep(duration)
+            cpu1 = _cpu_seconds(server.pid)
+            t1 = time.monotonic()
+            fwd1 = await _metric(http, url, "snapconf_rtp_forwarded_packets_total")
+            await asyncio.sleep(0.3)  # let in-flight packets land
+            rx1 = received()
+            forwarded = fwd1 - fwd0
+            expected_tracks = 2 * publishers * subscribers
+            got_tracks = sum(len(c.received) for c in subs)
+            return {
+                "forwarded_pps": forwarded / (t1 - t0),
+                "cpu_us_per_packet": (cpu1 - cpu0) / forwarded * 1e6 if forwarded else float("nan"),
+                "cpu_share": (cpu1 - cpu0) / (t1 - t0),
+                "loss": max(0.0, 1 - (rx1 - rx0) / forwarded) if forwarded else 1.0,
+                "tracks_ok": float(got_tracks == expected_tracks),
+            }
+    finally:
+        for c in clients:
+            await c.close()
+        server.terminate()
+        await server.wait()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--publishers", type=int, default=1)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    results = []
+    print(f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
+          f"{args.duration:.0f} s per run, CPU: {_cpu_model()}")
+    print(f"{'run':>4} {'fwd pkt/s':>10} {'µs/pkt':>8} {'server CPU':>11} {'loss':>8} {'tracks':>7}")
+    for run in range(args.runs):
+        r = await run_once(args.publishers, args.subscribers, args.duration, args.warmup)
+        results.append(r)
+        print(f"{run + 1:>4} {r['forwarded_pps']:>10.0f} {r['cpu_us_per_packet']:>8.2f} "
+              f"{100 * r['cpu_share']:>10.1f}% {100 * r['loss']:>7.3f}% {'ok' if r['tracks_ok'] else 'MISSING':>7}")
+    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    print(f"{'med':>4} {med['forwarded_pps']:>10.0f} {med['cpu_us_per_packet']:>8.2f} "
+          f"{100 * med['cpu_share']:>10.1f}% {100 * med['loss']:>7.3f}%")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())

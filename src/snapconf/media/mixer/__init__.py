@@ -1,0 +1,35 @@
+"""The audio bridge (issue 3): a mixer of the K loudest inputs, encoded once per format.
+
+It depends on nothing of the SFU or the SIP gateway: the conference feeds
+:meth:`MixerInput.push` from its producers (or :meth:`MixerInput.push_rtp` with whole RTP
+packets), and gives each listener a ``send(rtp_packet)`` callable.
+
+>>> mixer = Mixer(MixerConfig(), clock)                        # doctest: +SKIP
+>>> phone = mixer.add_input("alice", "PCMA", 8000, 8)          # doctest: +SKIP
+>>> mixer.add_output("alice", "PCMA", 8, ssrc, send, own_input_id="alice")  # doctest: +SKIP
+>>> mixer.start()                                              # doctest: +SKIP
+
+See :mod:`snapconf.media.mixer.engine` for the tick, talker selection and encoding rules, and
+:mod:`snapconf.media.mixer.input` for the jitter buffer and what is decoded when.
+"""
+
+from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
+from snapconf.media.mixer.engine import Mixer, MixerOutput
+from snapconf.media.mixer.input import SILENCE_DB, MixerInput
+from snapconf.media.mixer.rtp import AudioPacket, pack_header, parse_audio_packet
+from snapconf.media.mixer.stats import MixerStats
+
+__all__ = [
+    "FRAME",
+    "MIX_RATE",
+    "SILENCE_DB",
+    "TICK_MS",
+    "AudioPacket",
+    "Mixer",
+    "MixerConfig",
+    "MixerInput",
+    "MixerOutput",
+    "MixerStats",
+    "pack_header",
+    "parse_audio_packet",
+]

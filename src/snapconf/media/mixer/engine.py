@@ -1,0 +1,544 @@
+"""The audio bridge: K loudest inputs mixed at 48 kHz, encoded once per output format.
+
+One :class:`Mixer` per conference. Every 20 ms (:meth:`Mixer.tick`):
+
+1. **Levels.** Each input reports the level of its coming frame without decoding when it can
+   (RFC 6464 audio level, Opus DTX); otherwise it is decoded and its energy measured
+   (see :mod:`snapconf.media.mixer.input`). Muted inputs are silent.
+2. **Talker selection** on a smoothed level (it rises at once and falls by
+   ``release_db_per_s``): inputs above ``silence_dbov`` are candidates. A free place among the
+   K goes at once to the loudest candidate, so the start of speech is never cut. A talker that
+   has been silent for ``hangover_ms`` leaves. A candidate replaces the quietest talker only
+   after being louder than it by ``hysteresis_db`` for ``hold_ms`` without interruption. Each
+   change of the set calls ``on_talkers(ids)``.
+3. **Decode** the talkers (only they are heard), resample to 48 kHz, **mix** in int32.
+4. **Encode once per stream.** Listeners who are not talkers share one mix; a talker hears
+   the mix minus itself. A stream is a (mix, format) pair where the format is (codec, ptime):
+   the payload type is only in the header, so two listeners with different payload types for
+   the same codec share the encode. Encodes per tick are then (number of talkers that
+   listen) + (number of formats in use): K + F, not N. The int32 mix is *saturated* to int16
+   (never wrapped: ``np.clip`` before the narrowing copy).
+5. **Send.** Per listener, only a 12-byte RTP header (RFC 3550 §5.1) is made: its own SSRC,
+   sequence number (+1 per packet sent) and timestamp (+ clock rate x ptime per packet, also
+   across packets not sent). The marker bit is set on the first packet and on the first
+   packet after a gap (a talkspurt start, RFC 3551 §4.1): Opus DTX payloads of two bytes or
+   fewer are not sent when ``opus_dtx`` is on (RFC 7587 §3.1.3).
+
+**Timing.** :meth:`Mixer.start` runs one task that keeps absolute deadlines
+(``deadline += 0.02``, then ``clock.sleep_until(deadline)``) so that no drift accumulates. If
+it wakes late by up to ``max_catchup_ms``, the missed ticks run back to back (``late_ticks``);
+later than that, they are skipped (``skipped_ticks``), the deadline jumps to now, and the
+outputs' RTP timestamps jump by the skipped time so receivers stay in step. A tick ending
+after the next deadline is an ``overrun``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from snapconf.clock import Clock
+from snapconf.media.codecs import AudioCodecSpec, AudioEncoder, OpusEncoder, Resampler, get_codec
+from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
+from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
+from snapconf.media.mixer.input import SILENCE_DB, MixerInput
+from snapconf.media.mixer.rtp import HEADER
+from snapconf.media.mixer.stats import MixerStats
+
+logger = logging.getLogger(__name__)
+
+TICK = TICK_MS / 1000
+_INT16_MIN, _INT16_MAX = -32768, 32767
+
+FormatKey = tuple[str, int]
+"""(codec name, ptime in ms)."""
+StreamKey = tuple[str | None, FormatKey]
+"""(talker input id, or None for the shared mix; format)."""
+
+
+class MixerOutput:
+    """One listener's RTP stream (create with :meth:`Mixer.add_output`)."""
+
+    __slots__ = (
+        "_gap",
+        "_seq",
+        "_ts",
+        "closed",
+        "codec",
+        "errors",
+        "format",
+        "listener_id",
+        "own_input_id",
+        "packets",
+        "payload_type",
+        "ptime_ms",
+        "send",
+        "ssrc",
+        "ts_step",
+    )
+
+    def __init__(
+        self,
+        listener_id: str,
+        spec: AudioCodecSpec,
+        payload_type: int,
+        ssrc: int,
+        send: Callable[[bytes], None],
+        own_input_id: str | None,
+        ptime_ms: int,
+    ) -> None:
+        self.listener_id = listener_id
+        self.codec = spec.name
+        self.payload_type = payload_type
+        self.ssrc = ssrc
+        self.send = send
+        self.own_input_id = own_input_id
+        self.ptime_ms = ptime_ms
+        self.format: FormatKey = (spec.name, ptime_ms)
+        self.ts_step = spec.timestamp_step(ptime_ms)
+        self._seq = random.getrandbits(16)
+        self._ts = random.getrandbits(32)
+        self._gap = True  # the next packet sent starts a talkspurt
+        self.packets = 0
+        self.errors = 0
+        self.closed = False
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    @property
+    def next_timestamp(self) -> int:
+        return self._ts
+
+    def _deliver(self, payload: bytes) -> int:
+        """Send one packet (an empty payload: account for one not sent); 1 if sent, -1 error."""
+        ts = self._ts
+        self._ts = (ts + self.ts_step) & 0xFFFFFFFF
+        if not payload:
+            self._gap = True
+            return 0
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        b1 = self.payload_type | 0x80 if self._gap else self.payload_type
+        self._gap = False
+        try:
+            self.send(HEADER.pack(0x80, b1, seq, ts, self.ssrc) + payload)
+        except Exception:  # one listener's failure never stops the others
+            self.errors += 1
+            if self.errors == 1:
+                logger.exception("mixer: send to listener %s failed", self.listener_id)
+            return -1
+        self.packets += 1
+        return 1
+
+    def _skip_time(self, ticks: int) -> None:
+        self._ts = (self._ts + ticks * self.ts_step * TICK_MS // self.ptime_ms) & 0xFFFFFFFF
+        self._gap = True
+
+
+class _Stream:
+    """One encode per tick (or per ptime): a mix variant in one output format."""
+
+    __slots__ = ("_acc", "_acc_len", "_frames", "dtx", "encoder", "outputs", "resampler")
+
+    def __init__(self, spec: AudioCodecSpec, ptime_ms: int, config: MixerConfig) -> None:
+        if spec.name == "opus":
+            self.encoder: AudioEncoder = OpusEncoder(
+                bitrate=config.opus_bitrate,
+                complexity=config.opus_complexity,
+                fec=config.opus_fec,
+                dtx=config.opus_dtx,
+                packet_loss_perc=config.opus_packet_loss_perc,
+            )
+            self.dtx = config.opus_dtx
+        else:
+            self.encoder = spec.new_encoder()
+            self.dtx = False
+        rate = spec.sample_rate
+        self.resampler = Resampler(MIX_RATE, rate) if rate != MIX_RATE else None
+        self._frames = ptime_ms // TICK_MS
+        self._acc: NDArray[np.int16] = np.zeros(rate * ptime_ms // 1000, np.int16)
+        self._acc_len = 0
+        self.outputs: list[MixerOutput] = []
+
+    def feed(self, pcm48: NDArray[np.int16], stats: MixerStats) -> bytes | None:
+        """Add one 20 ms frame; returns a payload when a packet is complete, else ``None``.
+
+        An empty payload means "a packet's worth of time passed, send nothing" (DTX).
+        """
+        n = len(self._acc) // self._frames
+        dst = self._acc[self._acc_len : self._acc_len + n]
+        if self.resampler is None:
+            dst[:] = pcm48
+        else:
+            self.resampler.process_into(pcm48, dst)
+        self._acc_len += n
+        if self._acc_len < len(self._acc):
+            return None
+        self._acc_len = 0
+        stats.encodes += 1
+        payload = self.encoder.encode(self._acc)
+        if self.dtx and len(payload) <= DTX_MAX_PAYLOAD:
+            stats.dtx_suppressed += 1
+            return b""
+        return payload
+
+    def copy_progress(self, other: _Stream) -> None:
+        """Start mid-packet from another stream's accumulated frames (same format)."""
+        self._acc_len = other._acc_len
+        self._acc[: self._acc_len] = other._acc[: self._acc_len]
+
+
+class Mixer:
+    """An audio bridge ticking every 20 ms on ``clock``."""
+
+    def __init__(
+        self,
+        config: MixerConfig | None = None,
+        clock: Clock | None = None,
+        on_talkers: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        if clock is None:
+            from snapconf.clock import SYSTEM_CLOCK
+
+            clock = SYSTEM_CLOCK
+        self.config = config or MixerConfig()
+        self.clock = clock
+        self.on_talkers = on_talkers
+        self.stats = MixerStats()
+        self._inputs: dict[str, MixerInput] = {}
+        self._input_list: tuple[MixerInput, ...] = ()
+        self._outputs: dict[str, MixerOutput] = {}
+        self._streams: dict[StreamKey, _Stream] = {}
+        self._plan_dirty = True
+        self._plan: list[tuple[_Stream, MixerInput | None, tuple[MixerOutput, ...]]] = []
+        self._talkers: list[MixerInput] = []
+        self._challenging: list[MixerInput] = []
+        self._tick_no = 0
+        self._mix: NDArray[np.int32] = np.zeros(FRAME, np.int32)
+        self._tmp: NDArray[np.int32] = np.zeros(FRAME, np.int32)
+        self._shared: NDArray[np.int16] = np.zeros(FRAME, np.int16)
+        self._minus: NDArray[np.int16] = np.zeros(FRAME, np.int16)
+        ms = 1000 / TICK_MS
+        self._hold_ticks = round(self.config.hold_ms * ms / 1000)
+        self._hangover_ticks = round(self.config.hangover_ms * ms / 1000)
+        self._release = self.config.release_db_per_s * TICK
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ---- membership -------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> dict[str, MixerInput]:
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, MixerOutput]:
+        return dict(self._outputs)
+
+    @property
+    def talkers(self) -> list[str]:
+        """Current talkers, in the order they took the floor."""
+        return [t.id for t in self._talkers]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add_input(
+        self, input_id: str, codec: str, clock_rate: int, payload_type: int
+    ) -> MixerInput:
+        """A new input; ``codec`` is an SDP encoding name (see :func:`get_codec`)."""
+        if self._closed:
+            raise ValueError("mixer is closed")
+        if not isinstance(input_id, str) or not input_id:
+            raise ValueError("input_id is not a non-empty string")
+        if input_id in self._inputs:
+            raise ValueError(f"input {input_id!r} already exists")
+        inp = MixerInput(
+            input_id, get_codec(codec), clock_rate, payload_type, self.config, self.stats
+        )
+        self._inputs[input_id] = inp
+        self._input_list = (*self._input_list, inp)
+        return inp
+
+    def remove_input(self, input_id: str) -> None:
+        """Remove an input (no-op if unknown); it leaves the talkers on the next tick."""
+        inp = self._inputs.pop(input_id, None)
+        if inp is None:
+            return
+        inp.close()
+        self._input_list = tuple(i for i in self._input_list if i is not inp)
+
+    def add_output(
+        self,
+        listener_id: str,
+        codec: str,
+        payload_type: int,
+        ssrc: int,
+        send: Callable[[bytes], None],
+        own_input_id: str | None = None,
+        ptime_ms: int = 20,
+    ) -> MixerOutput:
+        """A listener: ``send(rtp_packet)`` is called with each packet (synchronously).
+
+        ``own_input_id`` is the listener's own input, subtracted from what it hears while it
+        is a talker. ``ptime_ms`` must be 20, 40 or 60.
+        """
+        if self._closed:
+            raise ValueError("mixer is closed")
+        if not isinstance(listener_id, str) or not listener_id:
+            raise ValueError("listener_id is not a non-empty string")
+        if listener_id in self._outputs:
+            raise ValueError(f"output {listener_id!r} already exists")
+        spec = get_codec(codec)
+        if not isinstance(payload_type, int) or not 0 <= payload_type <= 127:
+            raise ValueError(f"payload_type must be within 0..127, got {payload_type!r}")
+        if not isinstance(ssrc, int) or not 0 <= ssrc <= 0xFFFFFFFF:
+            raise ValueError(f"ssrc must be a 32-bit unsigned integer, got {ssrc!r}")
+        if ptime_ms not in (20, 40, 60):
+            raise ValueError(f"ptime_ms must be 20, 40 or 60, got {ptime_ms!r}")
+        out = MixerOutput(listener_id, spec, payload_type, ssrc, send, own_input_id, ptime_ms)
+        self._outputs[listener_id] = out
+        self._plan_dirty = True
+        return out
+
+    def remove_output(self, listener_id: str) -> None:
+        """Stop sending to a listener (no-op if unknown)."""
+        out = self._outputs.pop(listener_id, None)
+        if out is not None:
+            out.closed = True
+            self._plan_dirty = True
+
+    # ---- running ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the tick task on the running loop (idempotent)."""
+        if self._closed:
+            raise ValueError("mixer is closed")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mixer")
+
+    async def _run(self) -> None:
+        clock = self.clock
+        st = self.stats
+        catchup = self.config.max_catchup_ms / 1000
+        deadline = clock.now()
+        while not self._closed:
+            deadline += TICK
+            await clock.sleep_until(deadline)
+            if self._closed:
+                break
+            late = clock.now() - deadline
+            if late > catchup:
+                missed = int(late / TICK)
+                st.skipped_ticks += missed
+                deadline += missed * TICK
+                for out in self._outputs.values():
+                    out._skip_time(missed)
+            elif late > 0.001:
+                st.late_ticks += 1
+            try:
+                self.tick()
+            except Exception:  # never let one bad tick stop the bridge
+                logger.exception("mixer: tick failed")
+            if clock.now() > deadline + TICK:
+                st.overruns += 1
+
+    async def close(self) -> None:
+        """Stop ticking and forget inputs and outputs (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for inp in self._input_list:
+            inp.close()
+        for out in self._outputs.values():
+            out.closed = True
+        self._inputs.clear()
+        self._input_list = ()
+        self._outputs.clear()
+        self._streams.clear()
+        self._plan = []
+        self._talkers = []
+
+    # ---- the tick -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Produce one 20 ms frame for every listener (synchronous; tests call it directly)."""
+        t0 = time.perf_counter_ns()
+        st = self.stats
+        st.ticks += 1
+        self._tick_no += 1
+        inputs = self._input_list
+
+        # 1. levels, decoding only the inputs that carry no level
+        release = self._release
+        for inp in inputs:
+            level = inp.peek_level()
+            if level is None:
+                inp.fill()
+                level = inp.energy_db()
+            inp.level = level
+            score = inp.score - release
+            inp.score = level if level > score else score
+
+        # 2. who is heard
+        if self._select(inputs):
+            self._plan_dirty = True
+
+        # 3. decode and mix the talkers
+        mix = self._mix
+        mix[:] = 0
+        for t in self._talkers:
+            t.fill()
+            t.render()
+            mix += t.pcm
+        for inp in inputs:
+            inp.advance()
+
+        # 4 and 5. one encode per stream, one header per listener
+        if self._plan_dirty:
+            self._make_plan()
+        shared = None
+        for stream, minus, outs in self._plan:
+            if minus is None:
+                if shared is None:
+                    shared = self._saturate(mix, self._shared)
+                pcm = shared
+            else:
+                np.subtract(mix, minus.pcm, out=self._tmp)
+                pcm = self._saturate(self._tmp, self._minus)
+            payload = stream.feed(pcm, st)
+            if payload is None:
+                continue
+            for out in outs:
+                sent = out._deliver(payload)
+                if sent > 0:
+                    st.packets_out += 1
+                elif sent < 0:
+                    st.send_errors += 1
+        elapsed = time.perf_counter_ns() - t0
+        st.tick_ns_total += elapsed
+        if elapsed > st.tick_ns_max:
+            st.tick_ns_max = elapsed
+
+    def _saturate(self, src: NDArray[np.int32], dst: NDArray[np.int16]) -> NDArray[np.int16]:
+        tmp = self._tmp
+        np.clip(src, _INT16_MIN, _INT16_MAX, out=tmp)
+        dst[:] = tmp
+        return dst
+
+    def _select(self, inputs: tuple[MixerInput, ...]) -> bool:
+        """Update the talker set; True if it changed (then ``on_talkers`` was called)."""
+        cfg = self.config
+        now = self._tick_no
+        silence = cfg.silence_dbov
+        talkers = self._talkers
+        before = [t.id for t in talkers]
+        # leave: closed, muted, or silent for longer than the hangover
+        kept = []
+        for t in talkers:
+            if t.closed or t.muted:
+                t.talker = False
+                continue
+            if t.level > silence:
+                t.loud_tick = now
+            elif now - t.loud_tick > self._hangover_ticks:
+                t.talker = False
+                continue
+            kept.append(t)
+        talkers = kept
+        candidates = [i for i in inputs if not i.talker and not i.muted and i.level > silence]
+        if candidates:
+            candidates.sort(key=lambda i: i.score, reverse=True)
+            # free places go at once to the loudest
+            while len(talkers) < cfg.talkers and candidates:
+                c = candidates.pop(0)
+                c.talker = True
+                c.loud_tick = now
+                c.challenge_since = None
+                talkers.append(c)
+            # a challenger must beat the quietest by the hysteresis for the hold time
+            challenging = []
+            for c in candidates:
+                if not talkers:
+                    break
+                weakest = min(talkers, key=lambda t: t.score)
+                if c.score > weakest.score + cfg.hysteresis_db:
+                    if c.challenge_since is None:
+                        c.challenge_since = now
+                    challenging.append(c)
+                    if now - c.challenge_since >= self._hold_ticks:
+                        weakest.talker = False
+                        weakest.challenge_since = None
+                        c.talker = True
+                        c.loud_tick = now
+                        c.challenge_since = None
+                        talkers[talkers.index(weakest)] = c
+                else:
+                    c.challenge_since = None
+        else:
+            challenging = []
+        for c in self._challenging:  # fell silent: the challenge is over
+            if c.challenge_since is not None and c not in challenging:
+                c.challenge_since = None
+        self._challenging = [c for c in challenging if c.challenge_since is not None]
+        self._talkers = talkers
+        after = [t.id for t in talkers]
+        if after == before:
+            return False
+        self.stats.talker_changes += 1
+        if self.on_talkers is not None:
+            try:
+                self.on_talkers(list(after))
+            except Exception:
+                self.stats.callback_errors += 1
+                logger.exception("mixer: on_talkers callback failed")
+        return True
+
+    def _make_plan(self) -> None:
+        """Group listeners into streams; create and drop encoders as needed."""
+        self._plan_dirty = False
+        talking = {t.id: t for t in self._talkers}
+        groups: dict[StreamKey, list[MixerOutput]] = {}
+        for out in self._outputs.values():
+            own = out.own_input_id if out.own_input_id in talking else None
+            groups.setdefault((own, out.format), []).append(out)
+        streams: dict[StreamKey, _Stream] = {}
+        for key in groups:
+            stream = self._streams.get(key)
+            if stream is None:
+                codec, ptime = key[1]
+                stream = _Stream(get_codec(codec), ptime, self.config)
+                model = self._streams.get((None, key[1])) or next(
+                    (s for k, s in self._streams.items() if k[1] == key[1]), None
+                )
+                if model is not None:
+                    stream.copy_progress(model)
+            streams[key] = stream
+        self._streams = streams
+        # the shared mix first, so the talkers' variants reuse the saturated buffer order
+        plan = []
+        for key, outs in sorted(groups.items(), key=lambda kv: kv[0][0] is not None):
+            stream = streams[key]
+            stream.outputs = outs
+            plan.append((stream, talking[key[0]] if key[0] is not None else None, tuple(outs)))
+        self._plan = plan
+
+    def level_of(self, input_id: str) -> float:
+        """The smoothed level (dBov) of an input, as used for talker selection."""
+        inp = self._inputs.get(input_id)
+        return SILENCE_DB if inp is None else inp.score

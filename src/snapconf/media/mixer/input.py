@@ -1,0 +1,464 @@
+"""One mixer input: a jitter buffer, a decoder and a resampler to 48 kHz.
+
+The network path calls :meth:`MixerInput.push` once per RTP packet, synchronously; it only
+checks the packet and files it by timestamp. Everything else happens on the mixer's tick.
+
+**Playout.** Each input has a playout point ``play`` in its own RTP timestamp units
+(RFC 3550 §5.1). It starts ``jitter_initial_ms`` behind the first packet and moves forward by
+one 20 ms frame per tick, whether packets come or not, so a sender's silence (DTX, RFC 7587
+§3.1.3, or a phone's VAD) needs no special case: its next packet simply lands at the right
+time. A packet whose timestamp is behind ``play`` is *late* (or a *duplicate* if it was
+already played), and one far from it in either direction (``max_ts_jump_ms``) is a *jump*:
+dropped, unless ``resync_packets`` consecutive packets agree on the new timeline (a new SSRC,
+a restarted sender), which then replaces the old one. Sequence numbers only serve that check;
+the order of play is the timestamp's.
+
+**Adaptation.** A late packet adds one frame of delay (a concealed frame is played while
+``play`` stays put), up to ``jitter_max_ms``. When, over two seconds, every packet arrived
+more than ``jitter_min_ms`` plus a frame ahead of its playout, one frame is dropped, at a
+moment when the input is silent or not heard if possible.
+
+**Loss.** A missing frame is concealed by the decoder: Opus in-band FEC when the following
+packet is already there (RFC 7587 §3.3), else Opus PLC, or the fade-out of G.711 and G.722;
+at most ``max_plc_ms`` in a row, then silence.
+
+**Decoding only what may be heard.** :meth:`peek_level` tells the mixer the level of the
+coming frame *without decoding* when the packet carries an RFC 6464 audio level, or is an
+Opus DTX payload (two bytes or fewer, silence). Only when neither is available must the
+mixer decode (:meth:`fill`) to measure the frame's energy. An input that is not mixed this
+tick is then just :meth:`advance`-d: its packets are dropped unseen, and its decoder and
+resampler are reset before it is decoded again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from snapconf.media.codecs import AudioCodecSpec, Resampler
+from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
+from snapconf.media.mixer.rtp import parse_audio_packet
+from snapconf.media.mixer.stats import MixerStats
+
+SILENCE_DB = -127.0
+"""RFC 6464 §3: the lowest level, -127 dBov, is silence."""
+_FULL_SCALE_SQ = 32768.0 * 32768.0
+_SHRINK_WINDOW = 100  # ticks (2 s)
+_RECENT = 64  # played timestamps remembered to tell duplicates from late packets
+
+
+class MixerInput:
+    """An audio stream entering the mixer (create with :meth:`Mixer.add_input`)."""
+
+    __slots__ = (
+        "_buf",
+        "_cfg",
+        "_cur_level",
+        "_decoder",
+        "_decoder_fresh",
+        "_f32",
+        "_fifo",
+        "_fifo_len",
+        "_frame_ts",
+        "_initial_ts",
+        "_is_opus",
+        "_jump",
+        "_max_delay_ts",
+        "_max_jump",
+        "_max_plc",
+        "_min_margin",
+        "_newest_end",
+        "_nf",
+        "_play",
+        "_plc_ok",
+        "_plc_run",
+        "_ratio",
+        "_recent",
+        "_rendered",
+        "_resampler",
+        "_shrink_margin",
+        "_started",
+        "_stats",
+        "_stretch",
+        "_supports_fec",
+        "_window",
+        "challenge_since",
+        "clock_rate",
+        "closed",
+        "codec",
+        "filled",
+        "id",
+        "level",
+        "loud_tick",
+        "muted",
+        "payload_type",
+        "pcm",
+        "score",
+        "talker",
+    )
+
+    def __init__(
+        self,
+        input_id: str,
+        spec: AudioCodecSpec,
+        clock_rate: int,
+        payload_type: int,
+        config: MixerConfig,
+        stats: MixerStats,
+    ) -> None:
+        if clock_rate != spec.clock_rate:
+            raise ValueError(
+                f"clock_rate {clock_rate} does not match {spec.name}'s RTP clock rate "
+                f"{spec.clock_rate}"
+            )
+        if not isinstance(payload_type, int) or not 0 <= payload_type <= 127:
+            raise ValueError(f"payload_type must be within 0..127, got {payload_type!r}")
+        self.id = input_id
+        self.codec = spec.name
+        self.clock_rate = clock_rate
+        self.payload_type = payload_type
+        self.muted = False
+        """A muted input is never decoded nor mixed; its packets are dropped unseen."""
+        self.closed = False
+        self._cfg = config
+        self._stats = stats
+        self._decoder = spec.new_decoder()
+        self._decoder_fresh = True
+        self._supports_fec = self._decoder.supports_fec
+        self._is_opus = spec.name == "opus"
+        rate = spec.sample_rate
+        self._ratio = rate // clock_rate  # PCM samples per timestamp unit: 2 for G.722
+        self._frame_ts = clock_rate * TICK_MS // 1000
+        self._nf = rate * TICK_MS // 1000
+        self._fifo: NDArray[np.int16] = np.zeros(rate * 120 // 1000 + 2 * self._nf, np.int16)
+        self._fifo_len = 0
+        self._resampler = Resampler(rate, MIX_RATE) if rate != MIX_RATE else None
+        self._f32: NDArray[np.float32] = np.zeros(self._nf, np.float32)
+        self.pcm: NDArray[np.int16] = np.zeros(FRAME, np.int16)
+        """This tick's audio at 48 kHz (valid for talkers, after :meth:`render`)."""
+        self._buf: dict[int, tuple[bytes, int | None, int]] = {}
+        self._recent: dict[int, None] = {}
+        self._jump: list[tuple[int, int, bytes, int | None, int]] = []
+        self._started = False
+        self._play = 0
+        self._newest_end = 0
+        ms = clock_rate // 1000
+        self._initial_ts = config.jitter_initial_ms * ms
+        self._max_delay_ts = config.jitter_max_ms * ms
+        self._shrink_margin = (config.jitter_min_ms + TICK_MS) * ms
+        self._max_jump = config.max_ts_jump_ms * ms
+        self._max_plc = rate * config.max_plc_ms // 1000
+        self._plc_run = 0
+        self._plc_ok = False
+        self._cur_level: float | None = SILENCE_DB
+        self._stretch = False
+        self._min_margin = 1 << 62
+        self._window = 0
+        self._rendered = False
+        # state of the mixer's tick and talker selection
+        self.filled = False
+        self.level = SILENCE_DB
+        self.score = SILENCE_DB
+        self.talker = False
+        self.loud_tick = 0
+        self.challenge_since: int | None = None
+
+    # ---- network side -------------------------------------------------------------------
+
+    def push(
+        self,
+        seq: int,
+        timestamp: int,
+        payload_type: int,
+        payload: bytes,
+        audio_level: int | None,
+        marker: bool = False,
+    ) -> None:
+        """File one RTP packet (synchronous and cheap; never raises for bad input).
+
+        ``audio_level`` is the RFC 6464 §3 level (0..127, i.e. -dBov) if the packet carried
+        the client-to-mixer extension. Bad packets are counted in :class:`MixerStats` by
+        reason and skipped.
+        """
+        st = self._stats
+        st.packets_in += 1
+        if self.closed:
+            return
+        if payload_type != self.payload_type:
+            st.dropped_wrong_pt += 1
+            return
+        if audio_level is not None and not 0 <= audio_level <= 127:
+            st.dropped_malformed += 1
+            return
+        try:
+            dur = self._decoder.samples_in(payload) // self._ratio
+        except ValueError:
+            st.dropped_undecodable += 1
+            return
+        if dur <= 0:
+            st.dropped_undecodable += 1
+            return
+        ts = timestamp & 0xFFFFFFFF
+        if not self._started:
+            self._restart(ts)
+        play = self._play
+        margin = ((ts - play + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        if margin > self._max_jump or margin < -self._max_jump:
+            self._jump_candidate(seq, ts, payload, audio_level, dur)
+            return
+        if self._jump:
+            st.dropped_ts_jump += len(self._jump)
+            self._jump.clear()
+        ext = play + margin
+        if margin < 0 or ext in self._buf:
+            if ext in self._recent or ext in self._buf:
+                st.dropped_duplicate += 1
+            else:
+                st.dropped_late += 1
+                self._stretch = True
+            return
+        if len(self._buf) >= self._cfg.max_buffered_packets:
+            st.dropped_overflow += 1
+            return
+        self._buf[ext] = (payload, audio_level, dur)
+        if ext + dur > self._newest_end:
+            self._newest_end = ext + dur
+        if margin < self._min_margin:
+            self._min_margin = margin
+
+    def push_rtp(self, packet: bytes, audio_level_id: int | None = None) -> None:
+        """Parse a whole RTP packet (RFC 3550 §5.1) and :meth:`push` it.
+
+        Malformed packets are counted (``dropped_malformed``) and skipped.
+        """
+        try:
+            p = parse_audio_packet(packet, audio_level_id)
+        except ValueError:
+            self._stats.packets_in += 1
+            self._stats.dropped_malformed += 1
+            return
+        self.push(p.seq, p.timestamp, p.payload_type, p.payload, p.audio_level, p.marker)
+
+    def _restart(self, ts: int) -> None:
+        self._started = True
+        self._play = ts - self._initial_ts
+        self._newest_end = self._play
+        self._buf.clear()
+        self._recent.clear()
+        self._stretch = False
+        self._min_margin = 1 << 62
+        self._window = 0
+
+    def _jump_candidate(
+        self, seq: int, ts: int, payload: bytes, level: int | None, dur: int
+    ) -> None:
+        cand = self._jump
+        if cand:
+            pseq, pts = cand[-1][0], cand[-1][1]
+            step = (ts - pts) & 0xFFFFFFFF
+            if not (1 <= (seq - pseq) & 0xFFFF <= 3 and 0 < step <= self.clock_rate):
+                self._stats.dropped_ts_jump += len(cand)
+                cand.clear()
+        cand.append((seq, ts, payload, level, dur))
+        if len(cand) < self._cfg.resync_packets:
+            return
+        # a new timeline: play from the latest packet, keeping the others that still fit
+        self._stats.resyncs += 1
+        self._restart(cand[-1][1])
+        packets = list(cand)
+        cand.clear()
+        for c_seq, c_ts, c_payload, c_level, _c_dur in packets:
+            self.push(c_seq, c_ts, self.payload_type, c_payload, c_level)
+            self._stats.packets_in -= 1  # counted once already
+
+    # ---- tick side ------------------------------------------------------------------------
+
+    def peek_level(self) -> float | None:
+        """Level (dBov) of the frame about to play, if known without decoding, else ``None``."""
+        if self.muted or not self._started:
+            return SILENCE_DB
+        if self._fifo_len >= self._nf:
+            return self._cur_level
+        pkt = self._buf.get(self._play)
+        if pkt is None:
+            return SILENCE_DB
+        level = pkt[1]
+        if level is not None:
+            return -float(level)
+        if self._is_opus and len(pkt[0]) <= 2:
+            return SILENCE_DB
+        return None
+
+    def fill(self) -> None:
+        """Decode (or conceal) until a whole frame is ready. Idempotent within a tick."""
+        if self.filled:
+            return
+        self.filled = True
+        if not self._started:
+            self._fifo[: self._nf] = 0
+            self._fifo_len = self._nf
+            return
+        if self._stretch and self._fifo_len == 0:
+            self._stretch = False
+            if self._newest_end - self._play < self._max_delay_ts:
+                self._stats.jitter_stretches += 1
+                self._conceal(self._fifo[: self._nf], None)
+                self._fifo_len = self._nf  # and the playout point stays put
+                return
+        while self._fifo_len < self._nf:
+            self._fill_one()
+
+    def _fill_one(self) -> None:
+        st = self._stats
+        play = self._play
+        ratio = self._ratio
+        dst = self._fifo[self._fifo_len :]
+        pkt = self._buf.pop(play, None)
+        if pkt is not None:
+            payload, level, dur = pkt
+            self._played(play)
+            try:
+                n = self._decoder.decode_into(payload, dst)
+            except ValueError:
+                st.dropped_undecodable += 1
+                n = -1
+            if n > 0:
+                st.decodes += 1
+                self._fifo_len += n
+                self._play = play + n // ratio
+                self._cur_level = None if level is None else -float(level)
+                self._plc_run = 0
+                self._plc_ok = True
+                self._decoder_fresh = False
+                return
+            conceal_ts = dur
+            nxt_pkt = self._buf.get(play + dur)
+        else:
+            need_ts = -(-(self._nf - self._fifo_len) // ratio)
+            nxt = min((k for k in self._buf if k > play), default=None)
+            conceal_ts = need_ts if nxt is None else min(need_ts, nxt - play)
+            nxt_pkt = self._buf.get(play + conceal_ts)
+        n = conceal_ts * ratio
+        self._conceal(dst[:n], nxt_pkt)
+        self._fifo_len += n
+        self._play = play + conceal_ts
+
+    def _conceal(
+        self, out: NDArray[np.int16], nxt_pkt: tuple[bytes, int | None, int] | None
+    ) -> None:
+        if self._plc_ok and self._plc_run < self._max_plc:
+            try:
+                if nxt_pkt is not None and self._supports_fec:
+                    self._decoder.decode_into(nxt_pkt[0], out, fec=True)
+                    self._stats.fec_frames += 1
+                else:
+                    self._decoder.decode_into(None, out)
+                    self._stats.concealed_frames += 1
+                self._plc_run += len(out)
+                return
+            except ValueError:
+                pass
+        out[:] = 0
+
+    def energy_db(self) -> float:
+        """dBov of the frame filled this tick (RMS relative to full scale)."""
+        f = self._f32
+        f[:] = self._fifo[: self._nf]
+        energy = float(np.dot(f, f)) / self._nf
+        if energy <= 0.0:
+            return SILENCE_DB
+        return max(SILENCE_DB, 10.0 * math.log10(energy / _FULL_SCALE_SQ))
+
+    def render(self) -> None:
+        """Convert the filled frame to 48 kHz into :attr:`pcm`."""
+        frame = self._fifo[: self._nf]
+        rs = self._resampler
+        if rs is None:
+            self.pcm[:] = frame
+        else:
+            if not self._rendered:
+                rs.reset()
+            rs.process_into(frame, self.pcm)
+        self._rendered = True
+
+    def advance(self) -> None:
+        """End of tick: drop the played frame, or skip one frame of packets undecoded."""
+        nf = self._nf
+        if self.filled:
+            self.filled = False
+            left = self._fifo_len - nf
+            if left > 0:
+                self._fifo[:left] = self._fifo[nf : self._fifo_len]
+            self._fifo_len = max(0, left)
+        else:
+            self._rendered = False
+            self._plc_ok = False
+            if self._started:
+                self._skip()
+        self._window += 1
+        if self._window >= _SHRINK_WINDOW:
+            self._maybe_shrink()
+
+    def _skip(self) -> None:
+        nf, ratio = self._nf, self._ratio
+        take = min(self._fifo_len, nf)
+        if take:
+            left = self._fifo_len - take
+            if left:
+                self._fifo[:left] = self._fifo[take : self._fifo_len]
+            self._fifo_len = left
+        need = nf - take
+        if not need:
+            return
+        if self._stretch:
+            self._stretch = False
+            if self._newest_end - self._play < self._max_delay_ts:
+                self._stats.jitter_stretches += 1
+                return
+        if not self._decoder_fresh:  # once per unheard stretch: the next decode starts clean
+            self._decoder.reset()
+            self._decoder_fresh = True
+        new_play = self._play + -(-need // ratio)
+        buf = self._buf
+        if buf:
+            end = new_play
+            for k in [k for k in buf if k < new_play]:
+                _payload, level, dur = buf.pop(k)
+                self._played(k)
+                self._stats.skipped_packets += 1
+                if k + dur > end:
+                    end = k + dur
+                    self._cur_level = None if level is None else -float(level)
+            if end > new_play:  # a long packet continues past this frame: its rest is silence
+                extra = (end - new_play) * ratio
+                self._fifo[self._fifo_len : self._fifo_len + extra] = 0
+                self._fifo_len += extra
+                new_play = end
+        self._play = new_play
+
+    def _played(self, ts: int) -> None:
+        recent = self._recent
+        recent[ts] = None
+        if len(recent) > _RECENT:
+            del recent[next(iter(recent))]
+
+    def _maybe_shrink(self) -> None:
+        self._window = 0
+        margin, self._min_margin = self._min_margin, 1 << 62
+        if margin == 1 << 62 or margin <= self._shrink_margin:
+            return
+        if self.filled or self._fifo_len:
+            return
+        self._stats.jitter_shrinks += 1
+        self._play += self._frame_ts
+        for k in [k for k in self._buf if k < self._play]:
+            self._buf.pop(k)
+            self._played(k)
+            self._stats.skipped_packets += 1
+
+    def close(self) -> None:
+        self.closed = True
+        self._buf.clear()
+        self._jump.clear()
