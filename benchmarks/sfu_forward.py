@@ -45,13 +45,24 @@ async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-async def run_once(publishers: int, subscribers: int, duration: float, warmup: float) -> dict[str, float]:
+async def run_once(
+    publishers: int, subscribers: int, duration: float, warmup: float
+) -> dict[str, float]:
     http_port = _free_port(socket.SOCK_STREAM)
     media_port = _free_port(socket.SOCK_DGRAM)
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "snapconf", "serve", "--http-port", str(http_port),
-        "--media-port", str(media_port), "--log-level", "WARNING",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "snapconf",
+        "serve",
+        "--http-port",
+        str(http_port),
+        "--media-port",
+        str(media_port),
+        "--log-level",
+        "WARNING",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{http_port}"
     clients: list[Client] = []
@@ -73,8 +84,12 @@ async def run_once(publishers: int, subscribers: int, duration: float, warmup: f
             for i in range(publishers):
                 c = Client(url, "bench", f"pub{i}", decode=False)
                 await c.join()
-                await c.publish([(preencoded_audio(440 + 100 * i), "microphone"),
-                                 (preencoded_video(), "camera")])
+                await c.publish(
+                    [
+                        (preencoded_audio(440 + 100 * i), "microphone"),
+                        (preencoded_video(), "camera"),
+                    ]
+                )
                 pubs.append(c)
             clients = subs + pubs
             await asyncio.sleep(warmup)
@@ -110,7 +125,9 @@ async def run_once(publishers: int, subscribers: int, duration: float, warmup: f
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--publishers", type=int, default=1)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--duration", type=float, default=20.0)
@@ -118,17 +135,26 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     results = []
-    print(f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
-          f"{args.duration:.0f} s per run, CPU: {_cpu_model()}")
-    print(f"{'run':>4} {'fwd pkt/s':>10} {'µs/pkt':>8} {'server CPU':>11} {'loss':>8} {'tracks':>7}")
+    print(
+        f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
+        f"{args.duration:.0f} s per run, CPU: {_cpu_model()}"
+    )
+    print(
+        f"{'run':>4} {'fwd pkt/s':>10} {'µs/pkt':>8} {'server CPU':>11} {'loss':>8} {'tracks':>7}"
+    )
     for run in range(args.runs):
         r = await run_once(args.publishers, args.subscribers, args.duration, args.warmup)
         results.append(r)
-        print(f"{run + 1:>4} {r['forwarded_pps']:>10.0f} {r['cpu_us_per_packet']:>8.2f} "
-              f"{100 * r['cpu_share']:>10.1f}% {100 * r['loss']:>7.3f}% {'ok' if r['tracks_ok'] else 'MISSING':>7}")
+        print(
+            f"{run + 1:>4} {r['forwarded_pps']:>10.0f} {r['cpu_us_per_packet']:>8.2f} "
+            f"{100 * r['cpu_share']:>10.1f}% {100 * r['loss']:>7.3f}% "
+            f"{'ok' if r['tracks_ok'] else 'MISSING':>7}"
+        )
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    print(f"{'med':>4} {med['forwarded_pps']:>10.0f} {med['cpu_us_per_packet']:>8.2f} "
-          f"{100 * med['cpu_share']:>10.1f}% {100 * med['loss']:>7.3f}%")
+    print(
+        f"{'med':>4} {med['forwarded_pps']:>10.0f} {med['cpu_us_per_packet']:>8.2f} "
+        f"{100 * med['cpu_share']:>10.1f}% {100 * med['loss']:>7.3f}%"
+    )
 
 
 def _cpu_model() -> str:

@@ -9,9 +9,11 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from snapconf import __version__
 from snapconf import log as logsetup
-from snapconf.config import ConfigError, dump_defaults, load
+from snapconf.config import Config, ConfigError, dump_defaults, load
 
 log = logging.getLogger("snapconf")
 
@@ -55,23 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level:
         config.log.level = args.log_level
     logsetup.setup(config.log.level, config.log.format)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover
-        log.warning("uvloop is not installed: the media path will be ~10x slower")
-        runner = asyncio.run
+    # uvloop: ~10x cheaper datagram receive than the default loop (ARCHITECTURE.md)
     with contextlib.suppress(KeyboardInterrupt):
-        runner(_serve(config))
+        uvloop.run(_serve(config))
     return 0
 
 
-async def _serve(config: object) -> None:
+async def _serve(config: Config) -> None:
     from snapconf.app import Server
-    from snapconf.config import Config
 
-    assert isinstance(config, Config)
     server = Server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

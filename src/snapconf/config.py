@@ -29,10 +29,9 @@ class ConfigError(ValueError):
 class HttpConfig:
     """The HTTP server: pages, signaling WebSocket, metrics (section ``[http]``)."""
 
+    #: address to listen on; 127.0.0.1 keeps the server private to this machine
     host: str = "127.0.0.1"
     port: int = 8080
-    #: public base URL used in links (default: derived from each request)
-    public_url: str = ""
 
 
 @dataclass(slots=True)

@@ -131,7 +131,7 @@ def render(server: Server) -> str:
         "Signaling messages sent.",
         [_line("snapconf_signaling_messages_out_total", sig.messages_out)],
     )
-    errors = sig.errors or {}
+    errors: dict[str, int] = dict(sig.errors or {})
     out += _metric(
         "snapconf_signaling_errors_total",
         "counter",

@@ -7,11 +7,12 @@ import json
 import os
 import socket
 
+import aiohttp
 from aioice import stun as aiostun
+from tests.conftest import base_url
 
 from snapconf.client import Client, ColorTrack, ToneTrack
 from snapconf.rtp.packet import build_rtp_packet
-from tests.conftest import base_url
 
 
 async def _pair(server) -> tuple[Client, Client]:
@@ -73,20 +74,28 @@ async def test_garbage_stun_and_forged_datagrams_are_counted_and_media_keeps_flo
         # from alice's own, ICE-validated address: SRTP with a bad authentication tag, and
         # a correctly protected RTP packet of an SSRC nobody announced
         dtls = a.send_pc.getSenders()[0].transport
-        forged = build_rtp_packet(payload_type=111, sequence_number=1, timestamp=1, ssrc=0xBAD,
-                                  payload=b"x" * 40) + bytes(10)
+        forged = build_rtp_packet(
+            payload_type=111, sequence_number=1, timestamp=1, ssrc=0xBAD, payload=b"x" * 40
+        ) + bytes(10)
         await dtls.transport._connection.send(forged)
-        unknown = build_rtp_packet(payload_type=111, sequence_number=1, timestamp=1,
-                                   ssrc=0x5EC0, payload=b"\xfc\xff\xfe")
+        unknown = build_rtp_packet(
+            payload_type=111, sequence_number=1, timestamp=1, ssrc=0x5EC0, payload=b"\xfc\xff\xfe"
+        )
         await dtls._send_rtp(unknown)
         await _still_flowing([a, b], before)
         drops = server.media.drops
-        for reason in ("unknown_protocol", "stun_malformed", "stun_unknown_ufrag",
-                       "stun_integrity", "unknown_address", "srtp_auth", "unknown_ssrc"):
+        for reason in (
+            "unknown_protocol",
+            "stun_malformed",
+            "stun_unknown_ufrag",
+            "stun_integrity",
+            "unknown_address",
+            "srtp_auth",
+            "unknown_ssrc",
+        ):
             assert drops[reason] >= 1, (reason, dict(drops))
-        async with __import__("aiohttp").ClientSession() as http:
-            async with http.get(base_url(server) + "/metrics") as response:
-                text = await response.text()
+        async with aiohttp.ClientSession() as http, http.get(base_url(server) + "/metrics") as r:
+            text = await r.text()
         assert 'snapconf_media_dropped_total{reason="srtp_auth"} 1' in text
         assert 'snapconf_media_dropped_total{reason="stun_integrity"} 1' in text
     finally:
@@ -107,7 +116,9 @@ async def test_bad_signaling_messages_get_clear_errors_and_media_keeps_flowing(m
         await a.send_raw(json.dumps({"type": "answer", "id": 10, "sdp": "v=0", "version": 999}))
         await a.send_raw(json.dumps({"type": "publish", "id": 11, "sdp": "v=0\r\nbroken"}))
         await a.wait_for(lambda c: len([e for e in c.events if e.get("type") == "error"]) >= 7)
-        errors = [(e.get("id"), e["code"], e["message"]) for e in a.events if e.get("type") == "error"]
+        errors = [
+            (e.get("id"), e["code"], e["message"]) for e in a.events if e.get("type") == "error"
+        ]
         codes = [code for _, code, _ in errors]
         assert codes[:2] == ["bad_json", "bad_json"]
         assert (7, "unknown_type", "unknown message type 'dance'") in errors

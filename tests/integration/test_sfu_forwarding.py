@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from snapconf.client import Client, ColorTrack, ToneTrack
 from tests.conftest import base_url
 from tests.integration.media_checks import dominant_frequency, mean_colour
+
+from snapconf.client import Client, ColorTrack, ToneTrack
 
 PEERS = {
     "alice": (440.0, (220, 30, 30)),
@@ -66,7 +67,9 @@ async def test_each_of_three_peers_decodes_the_other_twos_tone_and_colour(server
                 else:
                     colour = mean_colour(track.frames[-1])
                     assert all(abs(a - b) < 40 for a, b in zip(colour, rgb, strict=True)), (
-                        name, publisher, colour,
+                        name,
+                        publisher,
+                        colour,
                     )
                     seen.add(publisher)
             assert heard == seen == set(PEERS) - {name}

@@ -6,9 +6,9 @@ import time
 
 import jwt
 import pytest
+from tests.conftest import base_url
 
 from snapconf.client import Client, SignalingError, ToneTrack
-from tests.conftest import base_url
 
 SECRET = "a-join-secret-for-tests-0123456789abcdef"
 
@@ -45,7 +45,9 @@ async def test_participants_see_each_other_join_publish_mute_and_leave(server):
         track_ids = await bob.publish([(ToneTrack(500), "microphone")])
         (track_id,) = track_ids.values()
         await alice.wait_for(
-            lambda c: any(e["type"] == "trackPublished" and e["track"]["id"] == track_id for e in c.events)
+            lambda c: any(
+                e["type"] == "trackPublished" and e["track"]["id"] == track_id for e in c.events
+            )
         )
         await alice.wait_for(lambda c: any(t.track_id == track_id for t in c.received.values()))
         await bob.mute(track_id, True)
@@ -75,9 +77,18 @@ async def test_a_full_room_refuses_the_next_participant(make_server):
     [
         (None, "auth_required"),
         ("not.a.jwt", "auth_invalid"),
-        (jwt.encode({"room": "salle", "exp": time.time() - 120}, SECRET, algorithm="HS256"), "auth_expired"),
-        (jwt.encode({"room": "autre", "exp": time.time() + 120}, SECRET, algorithm="HS256"), "room_mismatch"),
-        (jwt.encode({"room": "salle", "exp": time.time() + 120}, "x" * 40, algorithm="HS256"), "auth_invalid"),
+        (
+            jwt.encode({"room": "salle", "exp": time.time() - 120}, SECRET, algorithm="HS256"),
+            "auth_expired",
+        ),
+        (
+            jwt.encode({"room": "autre", "exp": time.time() + 120}, SECRET, algorithm="HS256"),
+            "room_mismatch",
+        ),
+        (
+            jwt.encode({"room": "salle", "exp": time.time() + 120}, "x" * 40, algorithm="HS256"),
+            "auth_invalid",
+        ),
     ],
 )
 async def test_with_a_secret_configured_joins_need_a_valid_token(make_server, token, code):

@@ -160,9 +160,7 @@ class Client:
             self.events.append(data)
             self._changed.notify_all()
 
-    async def wait_for(
-        self, predicate: Callable[[Client], bool], timeout: float = 15.0
-    ) -> None:
+    async def wait_for(self, predicate: Callable[[Client], bool], timeout: float = 15.0) -> None:
         """Wait until ``predicate(self)`` holds, re-checked at every event."""
 
         async def _wait() -> None:
@@ -170,15 +168,6 @@ class Client:
                 await self._changed.wait_for(lambda: predicate(self))
 
         await asyncio.wait_for(_wait(), timeout)
-
-    def poke(self) -> None:
-        """Re-check waiters (after state changed outside signaling, e.g. media arrived)."""
-
-        async def _notify() -> None:
-            async with self._changed:
-                self._changed.notify_all()
-
-        asyncio.ensure_future(_notify())
 
     # -- join / publish / leave ----------------------------------------------------------
     async def join(self) -> dict[str, Any]:
@@ -206,12 +195,11 @@ class Client:
         sources: dict[str, dict[str, str]] = {}
         transceivers = []
         for track, source in tracks:
-            transceivers.append(
-                (self.send_pc.addTransceiver(track, direction="sendonly"), source)
-            )
+            transceivers.append((self.send_pc.addTransceiver(track, direction="sendonly"), source))
         offer = await self.send_pc.createOffer()
         await self.send_pc.setLocalDescription(offer)
         for transceiver, source in transceivers:
+            assert transceiver.mid is not None
             sources[transceiver.mid] = {"source": source}
         reply = await self.request(
             {"type": "publish", "sdp": self.send_pc.localDescription.sdp, "tracks": sources}
@@ -266,9 +254,14 @@ class Client:
                     received.task.cancel()
                 del self.received[mid]
         await self.send(
-            {"type": "answer", "sdp": self.recv_pc.localDescription.sdp, "version": offer["version"]}
+            {
+                "type": "answer",
+                "sdp": self.recv_pc.localDescription.sdp,
+                "version": offer["version"],
+            }
         )
-        self.poke()
+        async with self._changed:
+            self._changed.notify_all()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self.recv_pc is not None

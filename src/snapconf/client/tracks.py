@@ -103,7 +103,7 @@ def encode_vp8_loop(
     codec.time_base = fractions.Fraction(1, fps)
     codec.gop_size = int(seconds * fps)
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    frames = []
+    frames: list[bytes] = []
     rng = np.random.default_rng(7)
     base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     for i in range(int(seconds * fps)):
@@ -146,7 +146,7 @@ class PacketLoopTrack(_Paced):
         self._ticks = round(interval * clock_rate)
         self._time_base = fractions.Fraction(1, clock_rate)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         index = await self._next_slot()
         packet = av.Packet(self._frames[index % len(self._frames)])
         packet.pts = index * self._ticks

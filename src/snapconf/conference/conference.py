@@ -34,8 +34,6 @@ class SfuConfig:
     video_codecs: list[str] = field(default_factory=lambda: ["VP8", "H264"])
     #: the most participants one room admits
     max_participants: int = 50
-    #: seconds an empty room is kept before it is closed
-    empty_room_timeout: float = 0.0
 
 
 class RoomFullError(Exception):

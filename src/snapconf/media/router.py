@@ -334,7 +334,9 @@ class Consumer:
         ext = self._mid_element
         pad = -len(ext) % 4
         self._static_block = (
-            _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad] if ext else b""
+            _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
+            if ext
+            else b""
         )
 
     def resync(self) -> None:
@@ -408,7 +410,9 @@ class Consumer:
             self.ssrc,
         )
         if b0 & 0x0F:  # keep CSRCs
-            packet = b"".join((fixed, data[12 : 12 + 4 * (b0 & 0x0F)], block, data[header.payload_offset :]))
+            packet = b"".join(
+                (fixed, data[12 : 12 + 4 * (b0 & 0x0F)], block, data[header.payload_offset :])
+            )
         else:
             packet = b"".join((fixed, block, data[header.payload_offset :]))
         try:

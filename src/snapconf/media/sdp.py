@@ -128,7 +128,7 @@ def choose_codec(media: MediaDescription, preferences: Sequence[str]) -> tuple[i
 
     H.264 is taken only with packetization-mode=1, which browsers all decode.
     """
-    offered = [(c.payloadType, _to_codec(c)) for c in media.rtp.codecs]
+    offered = [(c.payloadType, _to_codec(c)) for c in media.rtp.codecs if c.payloadType is not None]
     for wanted in preferences:
         for pt, codec in offered:
             if codec.name.lower() != wanted.lower():

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aioice.ice import get_host_addresses
+
 from snapconf.media import stun
 from snapconf.media.dtls import DtlsCertificate
 
@@ -123,7 +125,15 @@ class MediaServer:
         port = local[0][1]
         if self.config.announced:
             return [(ip, port) for ip in self.config.announced]
-        return local
+        out = []
+        for host, bound_port in local:
+            if host in ("0.0.0.0", "::"):
+                # a wildcard socket: announce every address of this host (RFC 8445 §5.1.1.1)
+                ipv6 = host == "::"
+                out += [(ip, bound_port) for ip in get_host_addresses(use_ipv4=True, use_ipv6=ipv6)]
+            else:
+                out.append((host, bound_port))
+        return out
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

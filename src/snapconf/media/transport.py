@@ -222,10 +222,11 @@ class WebRtcTransport:
     def send_rtp(self, packet: bytes) -> None:
         """Protect and send one RTP packet; raises when not connected."""
         srtp = self.srtp_tx
-        if srtp is None or self._sendto is None:
+        sendto = self._sendto
+        if srtp is None or sendto is None:
             raise ConnectionError("transport not connected")
         data = srtp.protect(packet)
-        self._sendto(data, self.addr)
+        sendto(data, self.addr)  # type: ignore[arg-type]  # set together with addr
         stats = self.stats
         stats.packets_out += 1
         stats.bytes_out += len(data)

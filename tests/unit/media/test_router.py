@@ -1,3 +1,5 @@
+import itertools
+
 from snapconf.media.router import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -57,7 +59,11 @@ def _producer(codec=OPUS, kind="audio", ssrc=1111, pt=111, clock=None, sink=None
 
 def _packet(seq, ts, ssrc=1111, pt=111, payload=b"opus!", level=b"\x9e"):
     return build_rtp_packet(
-        payload_type=pt, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload,
+        payload_type=pt,
+        sequence_number=seq,
+        timestamp=ts,
+        ssrc=ssrc,
+        payload=payload,
         extensions=[(1, level), (2, b"\x01\x02\x03"), (4, b"0")],
     )
 
@@ -68,8 +74,14 @@ def _feed(producer, data, now):
 
 def _consumer(router, producer, sink, clock, mid="r3", pt=100, ext=None):
     consumer = router.consume(
-        producer, sink=sink, mid=mid, payload_types={producer.payload_type: pt},
-        cname="pA", clock=clock, extensions=ext, paused=False,
+        producer,
+        sink=sink,
+        mid=mid,
+        payload_types={producer.payload_type: pt},
+        cname="pA",
+        clock=clock,
+        extensions=ext,
+        paused=False,
     )
     return consumer
 
@@ -108,7 +120,7 @@ def test_sequence_and_timestamps_stay_continuous_across_pause_and_ssrc_change():
     _feed(producer, _packet(8, 123456 + 960, ssrc=2222), 2.04)
     headers = [parse_rtp_header(p) for p in sink.rtp]
     seqs = [h.sequence_number for h in headers]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     ts = [h.timestamp for h in headers]
     assert (ts[1] - ts[0]) & 0xFFFFFFFF == 960
     assert 0 < (ts[3] - ts[2]) & 0xFFFFFFFF <= 48000 * 1.1  # ~1 s of wall clock while paused
@@ -149,7 +161,9 @@ def test_sender_reports_are_translated_into_each_consumers_timestamp_space():
     consumer = _consumer(router, producer, sink, clock)
     _feed(producer, _packet(1, 96000), 1.0)
     out_ts = parse_rtp_header(sink.rtp[0]).timestamp
-    producer.receive_sender_report(RtcpSenderReport(1111, 0xAABBCCDD00112233, 96000 + 480, 1, 5), 1.01)
+    producer.receive_sender_report(
+        RtcpSenderReport(1111, 0xAABBCCDD00112233, 96000 + 480, 1, 5), 1.01
+    )
     sr, sdes = parse_rtcp(sink.rtcp[0])
     assert isinstance(sr, RtcpSenderReport) and isinstance(sdes, RtcpSdes)
     assert sr.ssrc == consumer.ssrc and sr.ntp_timestamp == 0xAABBCCDD00112233

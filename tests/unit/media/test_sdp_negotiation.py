@@ -14,14 +14,25 @@ from snapconf.media.sdp import (
 
 CHROME_OFFER = (Path(__file__).parents[2] / "data" / "chrome_publish_offer.sdp").read_text()
 CHROME_OFFER = CHROME_OFFER.replace("\n", "\r\n")
-LOCAL = LocalEndpoint("srvufrag", "srvpassword0123456789abc", Fingerprint("sha-256", "AA:BB"),
-                      [("198.51.100.7", 10000)])
+LOCAL = LocalEndpoint(
+    "srvufrag",
+    "srvpassword0123456789abc",
+    Fingerprint("sha-256", "AA:BB"),
+    [("198.51.100.7", 10000)],
+)
 
 
 def test_a_chrome_publish_offer_is_answered_with_opus_vp8_and_the_forwarded_extensions():
-    answer = answer_publish(CHROME_OFFER, LOCAL, audio_codecs=["opus"], video_codecs=["VP8", "H264"])
+    answer = answer_publish(
+        CHROME_OFFER, LOCAL, audio_codecs=["opus"], video_codecs=["VP8", "H264"]
+    )
     audio, video = answer.tracks
-    assert (audio.mid, audio.kind, audio.payload_type, audio.ssrc) == ("0", "audio", 111, 3735928559)
+    assert (audio.mid, audio.kind, audio.payload_type, audio.ssrc) == (
+        "0",
+        "audio",
+        111,
+        3735928559,
+    )
     assert audio.codec.name == "opus" and audio.codec.channels == 2
     assert audio.extension_ids == {1: EXT_AUDIO_LEVEL, 2: EXT_ABS_SEND_TIME, 4: EXT_MID}
     assert (video.payload_type, video.ssrc, video.codec.name) == (96, 2882400001, "VP8")
@@ -56,8 +67,14 @@ def test_a_section_without_an_acceptable_codec_is_rejected_with_port_0():
         ("", "sdp is empty"),
         ("hello", "sdp does not start with v=0"),
         ("v=0\r\n" + "a=x\r\n" * 20000, "sdp is too long"),
-        (CHROME_OFFER.replace("a=ice-pwd:hW1mNQq2jMuMmlcvJ6d7dZ2Q\r\n", ""), "sdp has no ice-ufrag or ice-pwd"),
-        (CHROME_OFFER.replace("a=sendonly", "a=recvonly"), "sdp offers no audio or video track the server can receive"),
+        (
+            CHROME_OFFER.replace("a=ice-pwd:hW1mNQq2jMuMmlcvJ6d7dZ2Q\r\n", ""),
+            "sdp has no ice-ufrag or ice-pwd",
+        ),
+        (
+            CHROME_OFFER.replace("a=sendonly", "a=recvonly"),
+            "sdp offers no audio or video track the server can receive",
+        ),
     ],
 )
 def test_bad_offers_raise_clear_errors(sdp, message):
@@ -68,7 +85,9 @@ def test_bad_offers_raise_clear_errors(sdp, message):
 
 def test_a_garbled_offer_is_an_sdp_error_not_a_crash():
     with pytest.raises(SdpError, match="sdp is malformed"):
-        answer_publish("v=0\r\nm=audio x y z\r\n", LOCAL, audio_codecs=["opus"], video_codecs=["VP8"])
+        answer_publish(
+            "v=0\r\nm=audio x y z\r\n", LOCAL, audio_codecs=["opus"], video_codecs=["VP8"]
+        )
 
 
 def test_receive_offers_recycle_closed_sections_with_new_mids_and_unique_payload_types():
@@ -76,9 +95,15 @@ def test_receive_offers_recycle_closed_sections_with_new_mids_and_unique_payload
     opus = Codec("opus", 48000, 2, (("minptime", "10"),))
     vp8 = Codec("VP8", 90000)
     h264 = Codec("H264", 90000, 1, (("packetization-mode", "1"), ("profile-level-id", "42e01f")))
-    session.add(consumer_key="a", kind="audio", codec=opus, ssrc=1, cname="p1", stream_id="p1", track_id="a")
-    session.add(consumer_key="v", kind="video", codec=vp8, ssrc=2, cname="p1", stream_id="p1", track_id="v")
-    session.add(consumer_key="h", kind="video", codec=h264, ssrc=3, cname="p2", stream_id="p2", track_id="h")
+    session.add(
+        consumer_key="a", kind="audio", codec=opus, ssrc=1, cname="p1", stream_id="p1", track_id="a"
+    )
+    session.add(
+        consumer_key="v", kind="video", codec=vp8, ssrc=2, cname="p1", stream_id="p1", track_id="v"
+    )
+    session.add(
+        consumer_key="h", kind="video", codec=h264, ssrc=3, cname="p2", stream_id="p2", track_id="h"
+    )
     first = SessionDescription.parse(session.offer(LOCAL))
     pts = [m.rtp.codecs[0].payloadType for m in first.media]
     assert len(set(pts)) == 3 and pts[0] == 111
@@ -87,7 +112,9 @@ def test_receive_offers_recycle_closed_sections_with_new_mids_and_unique_payload
     session.remove("v")
     second = SessionDescription.parse(session.offer(LOCAL))
     assert second.media[1].port == 0 and second.group[0].items == ["r0", "r2"]
-    session.add(consumer_key="b", kind="audio", codec=opus, ssrc=4, cname="p3", stream_id="p3", track_id="b")
+    session.add(
+        consumer_key="b", kind="audio", codec=opus, ssrc=4, cname="p3", stream_id="p3", track_id="b"
+    )
     third = SessionDescription.parse(session.offer(LOCAL))
     assert [m.rtp.muxId for m in third.media] == ["r0", "r3", "r2"]
     assert third.media[1].kind == "audio" and third.media[1].port != 0

@@ -26,7 +26,7 @@ def _request(username="srvU:cliU", pwd=PWD, use_candidate=True, fingerprint=True
 
 
 def test_a_valid_request_is_parsed_and_its_integrity_checked():
-    msg, data = _request()
+    _msg, data = _request()
     request = parse_binding_request(data)
     assert (request.local_ufrag, request.remote_ufrag) == ("srvU", "cliU")
     assert request.use_candidate and request.priority == 1853824767

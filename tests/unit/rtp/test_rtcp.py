@@ -19,12 +19,22 @@ from snapconf.rtp.rtcp import (
 CHROME_SR_SDES = bytes.fromhex(
     "81c8000c"  # SR, 1 block, length 12
     "5d931534"  # ssrc
-    "e6b0f3a2" "4bc6a7ef"  # ntp
+    "e6b0f3a2"
+    "4bc6a7ef"  # ntp
     "0004b2c0"  # rtp ts
-    "00000095" "00005a3c"  # packets, octets
-    "1a2b3c4d" "05000003" "00012345" "00000010" "f3a24bc6" "00002000"  # report block
+    "00000095"
+    "00005a3c"  # packets, octets
+    "1a2b3c4d"
+    "05000003"
+    "00012345"
+    "00000010"
+    "f3a24bc6"
+    "00002000"  # report block
     "81ca0006"  # SDES, 1 chunk, length 6
-    "5d931534" "0110" "4b3174484b6a5173577a4d4c4a4b3070" "0000"
+    "5d931534"
+    "0110"
+    "4b3174484b6a5173577a4d4c4a4b3070"
+    "0000"
 )
 
 

@@ -16,11 +16,7 @@ from snapconf.rtp.packet import (
 
 # An Opus packet shaped as Chrome sends it: one-byte extensions 1 (audio level),
 # 2 (abs-send-time), 4 (mid "0"); payload type 111.
-CHROME_OPUS = bytes.fromhex(
-    "906f1a2b0001e24091c2a1b3bede0003"
-    "10ff2204b3f5403000000000"
-    "fcfffe"
-)
+CHROME_OPUS = bytes.fromhex("906f1a2b0001e24091c2a1b3bede000310ff2204b3f5403000000000fcfffe")
 
 
 def test_a_chrome_opus_packet_parses_with_its_extensions():
@@ -48,17 +44,30 @@ def test_build_then_parse_round_trips_one_and_two_byte_extensions():
         assert h.extensions == dict(exts)
         assert h.marker and h.sequence_number == 65535 and h.timestamp == 0xFFFFFFFF
         assert packet[h.payload_offset :] == b"payload"
-    long_profile = struct.unpack_from("!H", build_rtp_packet(
-        payload_type=96, sequence_number=1, timestamp=1, ssrc=1, payload=b"",
-        extensions=[(1, b"x" * 17)],
-    ), 12)[0]
+    long_profile = struct.unpack_from(
+        "!H",
+        build_rtp_packet(
+            payload_type=96,
+            sequence_number=1,
+            timestamp=1,
+            ssrc=1,
+            payload=b"",
+            extensions=[(1, b"x" * 17)],
+        ),
+        12,
+    )[0]
     assert long_profile == TWO_BYTE_PROFILE
 
 
 def test_rewrite_changes_header_keeps_payload_csrcs_and_padding():
     base = build_rtp_packet(
-        payload_type=111, sequence_number=10, timestamp=960, ssrc=1, payload=b"abc",
-        marker=True, extensions=[(1, b"\x10")],
+        payload_type=111,
+        sequence_number=10,
+        timestamp=960,
+        ssrc=1,
+        payload=b"abc",
+        marker=True,
+        extensions=[(1, b"\x10")],
     )
     # add one CSRC and 3 bytes of padding by hand
     b0 = base[0] | 0x01 | 0x20
@@ -88,9 +97,18 @@ def test_rewrite_changes_header_keeps_payload_csrcs_and_padding():
         (b"\x40" + bytes(11), "RTP packet has invalid version"),
         (b"\x82" + bytes(11) + bytes(4), "RTP packet has truncated CSRC"),
         (b"\x90" + bytes(11) + b"\xbe\xde", "RTP packet has truncated extension header"),
-        (b"\x90" + bytes(11) + b"\xbe\xde\x00\x02" + bytes(4), "RTP packet has truncated extension"),
-        (b"\x90" + bytes(11) + b"\xbe\xde\x00\x01\x13\x00\x00\x00", "RTP one-byte header extension is truncated"),
-        (b"\x90" + bytes(11) + b"\x10\x00\x00\x01\x01\x09\x00\x00", "RTP two-byte header extension is truncated"),
+        (
+            b"\x90" + bytes(11) + b"\xbe\xde\x00\x02" + bytes(4),
+            "RTP packet has truncated extension",
+        ),
+        (
+            b"\x90" + bytes(11) + b"\xbe\xde\x00\x01\x13\x00\x00\x00",
+            "RTP one-byte header extension is truncated",
+        ),
+        (
+            b"\x90" + bytes(11) + b"\x10\x00\x00\x01\x01\x09\x00\x00",
+            "RTP two-byte header extension is truncated",
+        ),
         (b"\xa0" + bytes(11), "RTP packet has padding but no payload"),
         (b"\xa0" + bytes(11) + b"\x01\x05", "RTP packet padding length is invalid"),
         (b"\xa0" + bytes(11) + b"\x01\x00", "RTP packet padding length is invalid"),

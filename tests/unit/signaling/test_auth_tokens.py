@@ -24,13 +24,18 @@ def _verifier():
 
 
 def test_a_valid_token_grants_its_room_role_and_name():
-    token = _token({"room": "equipe", "exp": time.time() + 60, "role": "moderator", "name": "Alice"})
+    token = _token(
+        {"room": "equipe", "exp": time.time() + 60, "role": "moderator", "name": "Alice"}
+    )
     grant = _verifier().verify(token, "equipe")
     assert (grant.room, grant.role, grant.name) == ("equipe", "moderator", "Alice")
 
 
 def test_a_wildcard_room_claim_admits_any_room():
-    assert _verifier().verify(_token({"room": "*", "exp": time.time() + 60}), "x").role == "participant"
+    assert (
+        _verifier().verify(_token({"room": "*", "exp": time.time() + 60}), "x").role
+        == "participant"
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,11 +44,22 @@ def test_a_wildcard_room_claim_admits_any_room():
         (None, AuthRequired, "this server requires a token to join"),
         (42, AuthInvalid, "token is not a string"),
         (_token({"room": "equipe", "exp": time.time() - 3600}), AuthExpired, "token has expired"),
-        (_token({"room": "autre", "exp": time.time() + 60}), RoomMismatch, "token is for another room"),
-        (_token({"room": "equipe"}), AuthInvalid, 'token is invalid: Token is missing the "exp" claim'),
+        (
+            _token({"room": "autre", "exp": time.time() + 60}),
+            RoomMismatch,
+            "token is for another room",
+        ),
+        (
+            _token({"room": "equipe"}),
+            AuthInvalid,
+            'token is invalid: Token is missing the "exp" claim',
+        ),
         (_token({"exp": time.time() + 60}), AuthInvalid, "token has no room claim"),
         (
-            _token({"room": "equipe", "exp": time.time() + 60}, key="another-secret-another-secret-0123"),
+            _token(
+                {"room": "equipe", "exp": time.time() + 60},
+                key="another-secret-another-secret-0123",
+            ),
             AuthInvalid,
             "token is invalid: Signature verification failed",
         ),
@@ -72,9 +88,11 @@ def test_unsigned_and_other_algorithm_tokens_are_refused():
 
 def test_public_key_tokens_are_verified_and_hmac_confusion_is_refused():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     verifier = TokenVerifier(AuthConfig(jwt_public_key=public_pem))
     claims = {"room": "equipe", "exp": time.time() + 60}
     assert verifier.verify(jwt.encode(claims, key, algorithm="RS256"), "equipe").room == "equipe"
