@@ -19,6 +19,7 @@ from typing import Protocol
 from snapconf.rtp.packet import ONE_BYTE_PROFILE, RtpHeader
 from snapconf.rtp.rtcp import (
     ReportBlock,
+    RtcpNack,
     RtcpPli,
     RtcpSdes,
     RtcpSenderReport,
@@ -34,6 +35,10 @@ EXT_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 _EXT_HEADER = struct.Struct("!HH")
 _FIXED = struct.Struct("!BBHII")
 _ZEROS = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
+#: video packets kept per producer for retransmission on NACK (about 1 s at 2 Mbit/s)
+HISTORY_SIZE = 256
+#: the widest sequence gap we ask a publisher to fill (RFC 4585 §6.2.1)
+MAX_NACK_GAP = 64
 
 
 class RtpSink(Protocol):
@@ -85,6 +90,7 @@ class ProducerStats:
     sr_ntp_middle: int = 0
     sr_arrival: float = 0.0
     keyframe_requests: int = 0
+    nacks_sent: int = 0
 
 
 class Producer:
@@ -130,6 +136,11 @@ class Producer:
             elif uri == EXT_ABS_SEND_TIME:
                 self._ast_id = ext_id
         self.rtcp_ssrc = secrets.randbits(32)
+        #: the last video packets by sequence number, for consumers' NACKs
+        self.history: list[tuple[bytes, RtpHeader] | None] | None = (
+            [None] * HISTORY_SIZE if kind == "video" else None
+        )
+        self._send_nacks = kind == "video" and "nack" in codec.feedback
         # hooks for listeners that are not RTP consumers (the audio mixer)
         self.taps: tuple[Callable[[bytes, RtpHeader, bytes | None], None], ...] = ()
 
@@ -139,6 +150,9 @@ class Producer:
         if header.ssrc != self.ssrc:
             self._ssrc_changed(header.ssrc)
         self._account(header, arrival, len(data))
+        history = self.history
+        if history is not None:
+            history[header.sequence_number % HISTORY_SIZE] = (data, header)
         level = ast = None
         exts = header.extensions
         if exts:
@@ -162,6 +176,8 @@ class Producer:
         else:
             delta = (seq - stats.max_seq) & 0xFFFF
             if 0 < delta < 0x8000:
+                if delta > 1 and self._send_nacks and delta <= MAX_NACK_GAP:
+                    self._nack(stats.max_seq, delta)
                 if seq < stats.max_seq:
                     stats.cycles += 0x10000
                 stats.max_seq = seq
@@ -172,6 +188,18 @@ class Producer:
             if d < self.codec.clock_rate * 10:  # ignore timestamp jumps
                 stats.jitter += (d - stats.jitter) / 16.0
         stats.transit = transit
+
+    def _nack(self, last: int, delta: int) -> None:
+        """Ask the publisher for the packets between ``last`` and ``last + delta``."""
+        assert self.ssrc is not None
+        lost = [(last + i) & 0xFFFF for i in range(1, delta)]
+        self.stats.nacks_sent += 1
+        try:
+            self._sink.send_rtcp(
+                bytes(RtcpNack(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc, lost=lost))
+            )
+        except Exception:  # a publisher that cannot be reached gets no NACK
+            pass
 
     def _ssrc_changed(self, ssrc: int) -> None:
         if self.ssrc is not None:
@@ -251,6 +279,7 @@ class Producer:
             consumer.close()
         self.consumers = ()
         self.taps = ()
+        self.history = None
 
 
 @dataclass(slots=True)
@@ -260,6 +289,7 @@ class ConsumerStats:
     errors: int = 0
     dropped_payload_type: int = 0
     keyframe_requests: int = 0
+    retransmitted: int = 0
 
 
 @dataclass(slots=True)
@@ -425,6 +455,23 @@ class Consumer:
         stats = self.stats
         stats.packets += 1
         stats.bytes += len(packet)
+
+    def retransmit(self, lost: list[int]) -> None:
+        """Resend packets a receiver reported lost (RFC 4585 §6.2.1), from the history.
+
+        Without RTX the packet goes again in the same stream with the same sequence number,
+        which libsrtp allows with ``allow_repeat_tx``.
+        """
+        history = self.producer.history
+        if history is None or self.paused or self.closed:
+            return
+        now = self.clock()
+        for seq in lost:
+            producer_seq = (seq - self._seq_offset) & 0xFFFF
+            entry = history[producer_seq % HISTORY_SIZE]
+            if entry is not None and entry[1].sequence_number == producer_seq:
+                self.send(entry[0], entry[1], None, None, now)
+                self.stats.retransmitted += 1
 
     def send_sender_report(self, report: RtcpSenderReport) -> None:
         """Translate the producer's SR into this consumer's SSRC and timestamp space.

@@ -32,8 +32,8 @@ FORWARDED_EXTENSIONS = frozenset({EXT_MID, EXT_AUDIO_LEVEL, EXT_ABS_SEND_TIME})
 #: BUNDLE group, RFC 8285 §6). abs-send-time is not offered to receivers: it only feeds a
 #: receive-side bandwidth estimate (REMB) that the server does not ask them for.
 RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2}
-VIDEO_FEEDBACK = ("nack pli", "ccm fir")
-PUBLISH_VIDEO_FEEDBACK = ("nack pli", "ccm fir", "goog-remb")
+VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir")
+PUBLISH_VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb")
 MAX_SDP_LENGTH = 64 * 1024
 
 

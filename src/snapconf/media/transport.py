@@ -23,6 +23,7 @@ from snapconf.media.router import Consumer, Producer
 from snapconf.rtp.packet import is_rtcp, parse_rtp_header
 from snapconf.rtp.rtcp import (
     RtcpFir,
+    RtcpNack,
     RtcpPli,
     RtcpReceiverReport,
     RtcpRemb,
@@ -213,6 +214,10 @@ class WebRtcTransport:
                 consumer = self.consumers_by_ssrc.get(packet.media_ssrc)
                 if consumer is not None:
                     consumer.request_keyframe()
+            elif isinstance(packet, RtcpNack):
+                consumer = self.consumers_by_ssrc.get(packet.media_ssrc)
+                if consumer is not None:
+                    consumer.retransmit(packet.lost)
             elif isinstance(packet, RtcpFir):
                 for ssrc, _ in packet.entries:
                     consumer = self.consumers_by_ssrc.get(ssrc)

@@ -205,3 +205,34 @@ def test_closing_a_producer_closes_its_consumers_and_router_close_is_idempotent(
     router.close()
     router.close()
     assert producer.closed and consumer.closed and producer.consumers == ()
+
+
+def test_a_receivers_nack_is_answered_from_the_history_with_the_same_sequence_numbers():
+    clock = Clock()
+    router = Router()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=96)
+    for i in range(10):
+        _feed(producer, _packet(100 + i, 3000 * i, pt=96, payload=bytes([i]) * 20), 1 + i / 30)
+    sent = [parse_rtp_header(p) for p in sink.rtp]
+    lost = [
+        sent[3].sequence_number,
+        sent[4].sequence_number,
+        (sent[0].sequence_number - 500) & 0xFFFF,
+    ]
+    consumer.retransmit(lost)
+    again = sink.rtp[10:]
+    assert len(again) == 2 and consumer.stats.retransmitted == 2
+    assert again[0] == sink.rtp[3] and again[1] == sink.rtp[4]
+
+
+def test_a_gap_in_a_publishers_video_is_nacked_once():
+    clock = Clock()
+    publisher = Sink()
+    vp8 = Codec("VP8", 90000, 1, (), ("nack", "nack pli"))
+    producer = _producer(codec=vp8, kind="video", pt=96, clock=clock, sink=publisher)
+    for seq in (1, 2, 3, 7, 8, 6):
+        _feed(producer, _packet(seq, seq * 3000, pt=96), seq / 30)
+    (nack,) = [parse_rtcp(p)[0] for p in publisher.rtcp]
+    assert nack.media_ssrc == 1111 and nack.lost == [4, 5, 6]

@@ -36,7 +36,7 @@ def test_a_chrome_publish_offer_is_answered_with_opus_vp8_and_the_forwarded_exte
     assert audio.codec.name == "opus" and audio.codec.channels == 2
     assert audio.extension_ids == {1: EXT_AUDIO_LEVEL, 2: EXT_ABS_SEND_TIME, 4: EXT_MID}
     assert (video.payload_type, video.ssrc, video.codec.name) == (96, 2882400001, "VP8")
-    assert set(video.codec.feedback) == {"nack pli", "ccm fir", "goog-remb"}
+    assert set(video.codec.feedback) == {"nack", "nack pli", "ccm fir", "goog-remb"}
     assert answer.remote_ufrag == "Yx3W" and answer.mid_extension_id == 4
     parsed = SessionDescription.parse(answer.sdp)
     assert [m.direction for m in parsed.media] == ["recvonly", "recvonly"]
