@@ -1,0 +1,74 @@
+"""ICE-lite on the shared port: who is bound to which transport, and where replies go."""
+
+from aioice import stun as aiostun
+
+from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.transport import WebRtcTransport
+
+
+class FakeUdp:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append((data, addr))
+
+    def get_extra_info(self, name: str) -> tuple[str, int]:
+        return ("127.0.0.1", 10000)
+
+
+class FakeEndpoint:
+    def __init__(self) -> None:
+        self.transport = FakeUdp()
+
+
+def _binding(transport: WebRtcTransport, use_candidate: bool, pwd: str | None = None) -> bytes:
+    msg = aiostun.Message(aiostun.Method.BINDING, aiostun.Class.REQUEST)
+    msg.attributes["USERNAME"] = f"{transport.ice_ufrag}:browser"
+    msg.attributes["PRIORITY"] = 100
+    if use_candidate:
+        msg.attributes["USE-CANDIDATE"] = None
+    msg.add_message_integrity((pwd or transport.ice_pwd).encode())
+    return bytes(msg)
+
+
+def _setup():
+    server = MediaServer(MediaConfig(), clock=lambda: 5.0)
+    endpoint = FakeEndpoint()
+    server.endpoints.append(endpoint)  # type: ignore[arg-type]
+    transport = WebRtcTransport(server, server.certificate, transport_id="t")
+    return server, endpoint, transport
+
+
+def test_the_remote_address_follows_use_candidate_and_replies_go_to_each_source():
+    server, endpoint, transport = _setup()
+    a, b = ("10.0.0.1", 5000), ("192.0.2.9", 6000)
+    server.datagram_received(endpoint, _binding(transport, use_candidate=False), a)
+    assert transport.addr == a and server.by_addr[a][0] is transport
+    server.datagram_received(endpoint, _binding(transport, use_candidate=True), b)
+    assert transport.addr == b and transport.nominated
+    server.datagram_received(endpoint, _binding(transport, use_candidate=False), a)
+    assert transport.addr == b  # a check without nomination does not move a nominated pair
+    replies = [(aiostun.parse_message(d), addr) for d, addr in endpoint.transport.sent]
+    assert [addr for _, addr in replies] == [a, b, a]
+    assert all(r.attributes["XOR-MAPPED-ADDRESS"] == addr for r, addr in replies)
+    assert all(r.check_message_integrity(transport.ice_pwd.encode()) for r, _ in replies)
+
+
+def test_a_wrong_password_binds_nothing_and_is_answered_401():
+    server, endpoint, transport = _setup()
+    server.datagram_received(endpoint, _binding(transport, True, pwd="x" * 24), ("10.0.0.1", 1))
+    assert transport.addr is None and not server.by_addr
+    assert server.drops["stun_integrity"] == 1
+    ((reply, _),) = endpoint.transport.sent
+    assert aiostun.parse_message(reply).error_code == 401
+
+
+def test_closing_a_transport_forgets_its_addresses_and_credentials():
+    server, endpoint, transport = _setup()
+    server.datagram_received(endpoint, _binding(transport, True), ("10.0.0.1", 1))
+    transport.close()
+    transport.close()
+    assert not server.by_addr and not server.by_ufrag
+    server.datagram_received(endpoint, b"\x80\x60" + bytes(20), ("10.0.0.1", 1))
+    assert server.drops["unknown_address"] == 1
