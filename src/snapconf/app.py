@@ -15,6 +15,7 @@ from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference import Conferences, valid_room_name
 from snapconf.config import Config
 from snapconf.media.server import MediaServer
+from snapconf.signaling.admission import TokenAdmission
 from snapconf.signaling.auth import TokenVerifier
 from snapconf.signaling.session import SignalingService
 
@@ -44,7 +45,8 @@ class Server:
         self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None
         self.signaling = SignalingService(
             conferences=self.conferences,
-            verifier=self.verifier,
+            # decides who joins which room: replace ``signaling.admission`` to consult bookings
+            admission=TokenAdmission(self.verifier),
             config=config.signaling,
             clock=clock.now,
         )

@@ -8,6 +8,7 @@ conference code never awaits on a socket.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections import Counter
@@ -32,7 +33,7 @@ from snapconf.errors import (
     UnknownType,
 )
 from snapconf.media.sdp import SdpError
-from snapconf.signaling.auth import TokenVerifier
+from snapconf.signaling.admission import Admission
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ class SignalingSession:
         ws: web.WebSocketResponse,
         *,
         conferences: Conferences,
-        verifier: TokenVerifier | None,
+        admission: Admission,
         config: SignalingConfig,
         stats: SignalingStats,
         clock: Callable[[], float],
     ) -> None:
         self.ws = ws
         self.conferences = conferences
-        self.verifier = verifier
+        self.admission = admission
         self.config = config
         self.stats = stats
         self.clock = clock
@@ -199,6 +200,8 @@ class SignalingSession:
                 raise UnknownType(f"unknown message type {mtype[:40]!r}")
             handler = getattr(self, "_on_" + mtype.replace("requestKeyframe", "request_keyframe"))
             reply = handler(msg)
+            if inspect.isawaitable(reply):
+                reply = await reply
             if reply is not None:
                 if request_id is not None:
                     reply["id"] = request_id
@@ -228,7 +231,7 @@ class SignalingSession:
     def _on_ping(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {"type": "pong"}
 
-    def _on_join(self, msg: dict[str, Any]) -> dict[str, Any]:
+    async def _on_join(self, msg: dict[str, Any]) -> dict[str, Any]:
         if self.participant is not None:
             raise AlreadyJoined("already joined a room")
         room = _field(msg, "room", str)
@@ -237,11 +240,11 @@ class SignalingSession:
         name = _field(msg, "displayName", str).strip()
         if not 1 <= len(name) <= 64:
             raise BadMessage("displayName is not 1-64 characters")
-        role = "participant"
-        if self.verifier is not None:
-            grant = self.verifier.verify(msg.get("token"), room)
-            role = grant.role
-            name = grant.name or name
+        grant = await self.admission.admit(room, name, msg.get("token"))
+        if self.participant is not None or self._closing:  # joined or left meanwhile
+            raise AlreadyJoined("already joined a room")
+        role = grant.role
+        name = grant.name or name
         conference = self.conferences.get_or_create(room)
         participant = Participant(display_name=name, role=role, listener=self, clock=self.clock)
         others = [p.describe() for p in conference.participants.values()]
@@ -357,12 +360,12 @@ class SignalingService:
         self,
         *,
         conferences: Conferences,
-        verifier: TokenVerifier | None,
+        admission: Admission,
         config: SignalingConfig,
         clock: Callable[[], float],
     ) -> None:
         self.conferences = conferences
-        self.verifier = verifier
+        self.admission = admission
         self.config = config
         self.clock = clock
         self.stats = SignalingStats()
@@ -377,7 +380,7 @@ class SignalingService:
         session = SignalingSession(
             ws,
             conferences=self.conferences,
-            verifier=self.verifier,
+            admission=self.admission,
             config=config,
             stats=self.stats,
             clock=self.clock,
