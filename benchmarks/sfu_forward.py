@@ -99,12 +99,14 @@ async def run_once(
 
             rx0 = received()
             fwd0 = await _metric(http, url, "snapconf_rtp_forwarded_packets_total")
+            in0 = await _metric(http, url, "snapconf_media_datagrams_in_total")
             cpu0 = _cpu_seconds(server.pid)
             t0 = time.monotonic()
             await asyncio.sleep(duration)
             cpu1 = _cpu_seconds(server.pid)
             t1 = time.monotonic()
             fwd1 = await _metric(http, url, "snapconf_rtp_forwarded_packets_total")
+            in1 = await _metric(http, url, "snapconf_media_datagrams_in_total")
             await asyncio.sleep(0.3)  # let in-flight packets land
             rx1 = received()
             forwarded = fwd1 - fwd0
@@ -112,6 +114,7 @@ async def run_once(
             got_tracks = sum(len(c.received) for c in subs)
             return {
                 "forwarded_pps": forwarded / (t1 - t0),
+                "received_pps": (in1 - in0) / (t1 - t0),
                 "cpu_us_per_packet": (cpu1 - cpu0) / forwarded * 1e6 if forwarded else float("nan"),
                 "cpu_share": (cpu1 - cpu0) / (t1 - t0),
                 "loss": max(0.0, 1 - (rx1 - rx0) / forwarded) if forwarded else 1.0,
@@ -139,21 +142,27 @@ async def main() -> None:
         f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
         f"{args.duration:.0f} s per run, CPU: {_cpu_model()}"
     )
-    print(
-        f"{'run':>4} {'fwd pkt/s':>10} {'µs/pkt':>8} {'server CPU':>11} {'loss':>8} {'tracks':>7}"
-    )
+    print(ROW.format("run", "in pkt/s", "fwd pkt/s", "µs/pkt", "server CPU", "loss", "tracks"))
     for run in range(args.runs):
         r = await run_once(args.publishers, args.subscribers, args.duration, args.warmup)
         results.append(r)
-        print(
-            f"{run + 1:>4} {r['forwarded_pps']:>10.0f} {r['cpu_us_per_packet']:>8.2f} "
-            f"{100 * r['cpu_share']:>10.1f}% {100 * r['loss']:>7.3f}% "
-            f"{'ok' if r['tracks_ok'] else 'MISSING':>7}"
-        )
+        print(_row(str(run + 1), r, "ok" if r["tracks_ok"] else "MISSING"))
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    print(
-        f"{'med':>4} {med['forwarded_pps']:>10.0f} {med['cpu_us_per_packet']:>8.2f} "
-        f"{100 * med['cpu_share']:>10.1f}% {100 * med['loss']:>7.3f}%"
+    print(_row("med", med, ""))
+
+
+ROW = "{:>4} {:>9} {:>10} {:>8} {:>11} {:>8} {:>7}"
+
+
+def _row(label: str, r: dict[str, float], tracks: str) -> str:
+    return ROW.format(
+        label,
+        f"{r['received_pps']:.0f}",
+        f"{r['forwarded_pps']:.0f}",
+        f"{r['cpu_us_per_packet']:.2f}",
+        f"{100 * r['cpu_share']:.1f}%",
+        f"{100 * r['loss']:.3f}%",
+        tracks,
     )
 
 

@@ -104,10 +104,17 @@ def encode_vp8_loop(
     codec.gop_size = int(seconds * fps)
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     frames: list[bytes] = []
-    rng = np.random.default_rng(7)
-    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:height, 0:width]
     for i in range(int(seconds * fps)):
-        image = np.roll(base, i * 4, axis=1)
+        # a moving gradient with a moving square: real motion, natural-video-like bitrate
+        image = np.empty((height, width, 3), dtype=np.uint8)
+        image[..., 0] = (x + 4 * i) % 256
+        image[..., 1] = (y + 2 * i) % 256
+        image[..., 2] = ((x + y) // 2 + 3 * i) % 256
+        left = (8 * i) % (width - 64)
+        image[100:164, left : left + 64] = (255, 255, 255)
+        noise = np.random.default_rng(i).integers(0, 24, (height, width, 3), dtype=np.uint8)
+        image = image - np.minimum(image, noise)
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = i
         frames.extend(bytes(p) for p in codec.encode(frame))

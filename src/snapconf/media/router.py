@@ -9,6 +9,7 @@ extension ids. Everything here is synchronous: :meth:`Producer.receive_rtp` runs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import struct
@@ -91,6 +92,7 @@ class ProducerStats:
     sr_arrival: float = 0.0
     keyframe_requests: int = 0
     nacks_sent: int = 0
+    padding_dropped: int = 0
 
 
 class Producer:
@@ -149,6 +151,9 @@ class Producer:
         """Account for one decrypted RTP packet and forward it to every consumer."""
         if header.ssrc != self.ssrc:
             self._ssrc_changed(header.ssrc)
+        if header.padding_length and header.payload_offset + header.padding_length >= len(data):
+            self._padding_only(header, arrival, len(data))
+            return
         self._account(header, arrival, len(data))
         history = self.history
         if history is not None:
@@ -164,6 +169,22 @@ class Producer:
             tap(data, header, level)
         for consumer in self.consumers:
             consumer.send(data, header, level, ast, arrival)
+
+    def _padding_only(self, header: RtpHeader, arrival: float, size: int) -> None:
+        """Swallow a padding-only packet (bandwidth probing, RFC 3550 §5.1 P bit).
+
+        Receivers would make an empty frame of it; consumers close the sequence gap
+        instead, so that the receiver neither sees the packet nor NACKs it.
+        """
+        stats = self.stats
+        newest = (
+            stats.base_seq < 0 or 0 < ((header.sequence_number - stats.max_seq) & 0xFFFF) < 0x8000
+        )
+        self._account(header, arrival, size)
+        stats.padding_dropped += 1
+        if newest:
+            for consumer in self.consumers:
+                consumer.skip_one()
 
     def _account(self, header: RtpHeader, arrival: float, size: int) -> None:
         stats = self.stats
@@ -194,12 +215,11 @@ class Producer:
         assert self.ssrc is not None
         lost = [(last + i) & 0xFFFF for i in range(1, delta)]
         self.stats.nacks_sent += 1
-        try:
+        # a publisher that cannot be reached gets no NACK
+        with contextlib.suppress(Exception):
             self._sink.send_rtcp(
                 bytes(RtcpNack(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc, lost=lost))
             )
-        except Exception:  # a publisher that cannot be reached gets no NACK
-            pass
 
     def _ssrc_changed(self, ssrc: int) -> None:
         if self.ssrc is not None:
@@ -333,6 +353,8 @@ class Consumer:
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     on_error: Callable[[Consumer, Exception], None] | None = None
     _seq_offset: int = 0
+    #: (first consumer seq, offset) for each offset used recently, for retransmissions
+    _seq_epochs: list[tuple[int, int]] = field(default_factory=list)
     _ts_offset: int = 0
     _last_seq: int = field(default_factory=lambda: secrets.randbits(16))
     _last_ts: int = field(default_factory=lambda: secrets.randbits(32))
@@ -410,7 +432,7 @@ class Consumer:
         ts_in = header.timestamp
         if self._resync:
             self._resync = False
-            self._seq_offset = (self._last_seq + 1 - seq_in) & 0xFFFF
+            self._set_seq_offset((self._last_seq + 1 - seq_in) & 0xFFFF)
             advance = 1
             if self._last_time >= 0:
                 advance = max(1, int((now - self._last_time) * self.producer.codec.clock_rate))
@@ -456,6 +478,26 @@ class Consumer:
         stats.packets += 1
         stats.bytes += len(packet)
 
+    def _set_seq_offset(self, offset: int) -> None:
+        """Change the sequence offset from the next packet on, remembering the old ones."""
+        self._seq_offset = offset
+        epochs = self._seq_epochs
+        epochs.append(((self._last_seq + 1) & 0xFFFF, offset))
+        if len(epochs) > 64:
+            del epochs[:-64]
+
+    def skip_one(self) -> None:
+        """The producer's next sequence number will not be sent: close the gap."""
+        if not self._resync and not self.paused:
+            self._set_seq_offset((self._seq_offset - 1) & 0xFFFF)
+
+    def _producer_seq(self, seq: int) -> int:
+        """The producer sequence number that was sent as our ``seq``."""
+        for first, offset in reversed(self._seq_epochs):
+            if ((seq - first) & 0xFFFF) < 0x8000:
+                return (seq - offset) & 0xFFFF
+        return (seq - self._seq_offset) & 0xFFFF
+
     def retransmit(self, lost: list[int]) -> None:
         """Resend packets a receiver reported lost (RFC 4585 §6.2.1), from the history.
 
@@ -466,12 +508,17 @@ class Consumer:
         if history is None or self.paused or self.closed:
             return
         now = self.clock()
+        current = self._seq_offset
         for seq in lost:
-            producer_seq = (seq - self._seq_offset) & 0xFFFF
+            producer_seq = self._producer_seq(seq)
             entry = history[producer_seq % HISTORY_SIZE]
-            if entry is not None and entry[1].sequence_number == producer_seq:
-                self.send(entry[0], entry[1], None, None, now)
-                self.stats.retransmitted += 1
+            if entry is None or entry[1].sequence_number != producer_seq:
+                continue
+            # resend under the number it had, then restore the current mapping
+            self._seq_offset = (seq - producer_seq) & 0xFFFF
+            self.send(entry[0], entry[1], None, None, now)
+            self._seq_offset = current
+            self.stats.retransmitted += 1
 
     def send_sender_report(self, report: RtcpSenderReport) -> None:
         """Translate the producer's SR into this consumer's SSRC and timestamp space.

@@ -374,13 +374,17 @@ class ReceiveSession:
         stream_id: str,
         track_id: str,
     ) -> ReceiveSlot:
-        """Add an m-section for a consumer, recycling a closed one of any kind."""
+        """Add an m-section for a consumer, recycling a closed one of any kind.
+
+        The first m-section is never recycled: it tags the BUNDLE group (RFC 8843 §7.2),
+        so it stays in the group, ``inactive``, when its consumer goes.
+        """
         pt = self.payload_type_for(codec)
         mid = f"r{self._next_mid}"
         self._next_mid += 1
         slot = ReceiveSlot(mid, kind, consumer_key, pt, codec, ssrc, cname, stream_id, track_id)
         for i, existing in enumerate(self.slots):
-            if existing.consumer_key is None:
+            if i > 0 and existing.consumer_key is None:
                 self.slots[i] = slot
                 return slot
         self.slots.append(slot)
@@ -398,13 +402,24 @@ class ReceiveSession:
         return None
 
     def offer(self, local: LocalEndpoint) -> str:
-        """The next offer (RFC 8829 §5.2.2): same m-section order, closed ones at port 0."""
+        """The next offer (RFC 8829 §5.2.2): same m-section order, closed ones at port 0.
+
+        The first m-section, the BUNDLE tag, stays bundled and ``inactive`` instead, so that
+        an offer with no remote track left is still a valid max-bundle offer.
+        """
         self.version += 1
         port, c_line = _connection_line(local)
-        active = [s.mid for s in self.slots if s.consumer_key is not None]
-        out = _session_header(self.version, active, self.session_id)
-        for slot in self.slots:
+        bundled = [s.mid for i, s in enumerate(self.slots) if i == 0 or s.consumer_key is not None]
+        out = _session_header(self.version, bundled, self.session_id)
+        for index, slot in enumerate(self.slots):
             pt = slot.payload_type or (111 if slot.kind == "audio" else 96)
+            if index == 0 and (slot.consumer_key is None or slot.codec is None):
+                out += [f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}", c_line]
+                out += [f"a=mid:{slot.mid}", "a=inactive"]
+                out += _transport_lines(local, "actpass")
+                if slot.codec is not None:
+                    out += _codec_lines(pt, slot.codec, ())
+                continue
             if slot.consumer_key is None or slot.codec is None:
                 out += [
                     f"m={slot.kind} 0 UDP/TLS/RTP/SAVPF {pt}",

@@ -236,3 +236,31 @@ def test_a_gap_in_a_publishers_video_is_nacked_once():
         _feed(producer, _packet(seq, seq * 3000, pt=96), seq / 30)
     (nack,) = [parse_rtcp(p)[0] for p in publisher.rtcp]
     assert nack.media_ssrc == 1111 and nack.lost == [4, 5, 6]
+
+
+def test_padding_only_packets_are_not_forwarded_and_leave_no_sequence_gap():
+    clock = Clock()
+    router = Router()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=96)
+
+    def padding_only(seq):
+        base = build_rtp_packet(
+            payload_type=96, sequence_number=seq, timestamp=9000, ssrc=1111, payload=b""
+        )
+        return bytes([base[0] | 0x20]) + base[1:] + bytes(254) + b"\xff"
+
+    for seq in (10, 11):
+        _feed(producer, _packet(seq, 3000 * seq, pt=96, payload=bytes([seq]) * 10), seq / 30)
+    _feed(producer, padding_only(12), 0.4)
+    _feed(producer, padding_only(13), 0.41)
+    for seq in (14, 15):
+        _feed(producer, _packet(seq, 3000 * seq, pt=96, payload=bytes([seq]) * 10), seq / 30)
+    headers = [parse_rtp_header(p) for p in sink.rtp]
+    assert len(headers) == 4 and producer.stats.padding_dropped == 2
+    seqs = [h.sequence_number for h in headers]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    # a NACK for a packet sent before the skip still finds the right payload
+    consumer.retransmit([seqs[1], seqs[2]])
+    assert sink.rtp[4] == sink.rtp[1] and sink.rtp[5] == sink.rtp[2]

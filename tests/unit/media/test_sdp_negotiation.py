@@ -119,3 +119,27 @@ def test_receive_offers_recycle_closed_sections_with_new_mids_and_unique_payload
     assert [m.rtp.muxId for m in third.media] == ["r0", "r3", "r2"]
     assert third.media[1].kind == "audio" and third.media[1].port != 0
     assert session.version == 3
+
+
+def test_an_offer_without_any_remote_track_keeps_its_bundle_tag():
+    session = ReceiveSession()
+    opus = Codec("opus", 48000, 2)
+    session.add(
+        consumer_key="a", kind="audio", codec=opus, ssrc=1, cname="p", stream_id="p", track_id="a"
+    )
+    session.add(
+        consumer_key="b", kind="audio", codec=opus, ssrc=2, cname="p", stream_id="p", track_id="b"
+    )
+    session.offer(LOCAL)
+    session.remove("a")
+    session.remove("b")
+    empty = SessionDescription.parse(session.offer(LOCAL))
+    assert empty.group[0].items == ["r0"]
+    assert empty.media[0].port == 10000 and empty.media[0].direction == "inactive"
+    assert empty.media[1].port == 0
+    session.add(
+        consumer_key="c", kind="audio", codec=opus, ssrc=3, cname="q", stream_id="q", track_id="c"
+    )
+    again = SessionDescription.parse(session.offer(LOCAL))
+    assert [m.rtp.muxId for m in again.media] == ["r0", "r2"]  # the tag is never recycled
+    assert again.group[0].items == ["r0", "r2"]
