@@ -71,6 +71,56 @@ for _table in (ULAW_ENCODE, ULAW_DECODE, ALAW_ENCODE, ALAW_DECODE):
     _table.flags.writeable = False
 
 
+def _magnitude_tables(decode: PCM) -> tuple[bytes, tuple[int, ...]]:
+    """A ``bytes.translate`` table from code to magnitude rank, and rank -> magnitude."""
+    mags = np.abs(decode.astype(np.int32))
+    values = sorted(set(mags.tolist()))
+    rank = {v: i for i, v in enumerate(values)}
+    return bytes(rank[int(m)] for m in mags), tuple(values)
+
+
+_ULAW_RANK, _ULAW_PEAK = _magnitude_tables(ULAW_DECODE)
+_ALAW_RANK, _ALAW_PEAK = _magnitude_tables(ALAW_DECODE)
+
+
+def peak(payload: bytes, law: str) -> int:
+    """Largest sample magnitude in a G.711 payload, without decoding it (0 if empty).
+
+    One ``bytes.translate`` and one ``max`` in C: a fraction of a decode's cost. The mixer
+    uses it to call a frame silent without decoding it (an RMS is never above the peak).
+    """
+    if not payload:
+        return 0
+    if law == "PCMU":
+        return _ULAW_PEAK[max(payload.translate(_ULAW_RANK))]
+    return _ALAW_PEAK[max(payload.translate(_ALAW_RANK))]
+
+
+_ULAW_SQ = ULAW_DECODE.astype(np.float64) ** 2
+_ALAW_SQ = ALAW_DECODE.astype(np.float64) ** 2
+
+
+def mean_square(payload: bytes, law: str) -> float:
+    """Mean of the squared samples of a G.711 payload, without decoding it (0.0 if empty).
+
+    Exactly what decoding then squaring would give, from a 256-entry table of squares.
+    """
+    if not payload:
+        return 0.0
+    table = _ULAW_SQ if law == "PCMU" else _ALAW_SQ
+    return float(table[np.frombuffer(payload, dtype=np.uint8)].mean())
+
+
+def quiet_codes(law: str, max_magnitude: int) -> bytes:
+    """The codes of ``law`` whose magnitude is at most ``max_magnitude``.
+
+    ``not payload.translate(None, quiet_codes(...))`` tells, in one C pass and without
+    decoding, that every sample of a payload is that quiet.
+    """
+    table = ULAW_DECODE if law == "PCMU" else ALAW_DECODE
+    return bytes(c for c in range(256) if abs(int(table[c])) <= max_magnitude)
+
+
 def ulaw_encode(pcm: PCM) -> bytes:
     """Encode int16 PCM to mu-law bytes."""
     return ULAW_ENCODE[check_pcm(pcm).view(np.uint16)].tobytes()
@@ -94,7 +144,7 @@ def alaw_decode(payload: bytes) -> PCM:
 class G711Encoder:
     """Stateless G.711 encoder (``law`` is ``"PCMU"`` or ``"PCMA"``)."""
 
-    __slots__ = ("_table", "law")
+    __slots__ = ("_out", "_table", "law")
 
     sample_rate = SAMPLE_RATE
 
@@ -106,10 +156,16 @@ class G711Encoder:
         else:
             raise ValueError(f"G.711 law must be 'PCMU' or 'PCMA', got {law!r}")
         self.law = law
+        self._out: NDArray[np.uint8] = np.zeros(SAMPLE_RATE * 120 // 1000, np.uint8)
 
     def encode(self, pcm: PCM) -> bytes:
         """Encode one frame; any number of samples (one byte each)."""
-        return self._table[check_pcm(pcm).view(np.uint16)].tobytes()
+        n = len(check_pcm(pcm))
+        if n > len(self._out):
+            self._out = np.zeros(n, np.uint8)
+        out = self._out[:n]
+        np.take(self._table, pcm.view(np.uint16), out=out)
+        return out.tobytes()
 
     def reset(self) -> None:
         """Nothing to forget: G.711 is stateless."""
@@ -132,6 +188,10 @@ class G711Decoder:
             raise ValueError(f"G.711 law must be 'PCMU' or 'PCMA', got {law!r}")
         self.law = law
         self._plc = FadeConcealer(SAMPLE_RATE, fade_ms)
+
+    def peak(self, payload: bytes) -> int:
+        """Largest magnitude in ``payload`` without decoding it (see :func:`peak`)."""
+        return peak(payload, self.law)
 
     def samples_in(self, payload: bytes) -> int:
         if not payload:

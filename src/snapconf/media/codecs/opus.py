@@ -48,13 +48,52 @@ _libopus.opus_strerror.argtypes = (ctypes.c_int,)
 _libopus.opus_strerror.restype = ctypes.c_char_p
 _encode = opuslib.api.encoder.libopus_encode
 _decode = opuslib.api.decoder.libopus_decode
-_nb_samples = opuslib.api.decoder.libopus_get_nb_samples
 _int16_p = opuslib.api.c_int16_pointer
 
 
 def _strerror(code: int) -> str:
     text: bytes = _libopus.opus_strerror(code)
     return text.decode("ascii", "replace")
+
+
+def _samples_per_frame(toc: int, rate: int) -> int:
+    # RFC 6716 §3.1, Table 2: the configuration number (toc >> 3) sets the frame duration
+    if toc & 0x80:  # CELT-only: 2.5, 5, 10, 20 ms
+        return (rate << ((toc >> 3) & 3)) // 400
+    if toc & 0x60 == 0x60:  # hybrid: 10, 20 ms
+        return rate // 50 if toc & 0x08 else rate // 100
+    size = (toc >> 3) & 3  # SILK-only: 10, 20, 40, 60 ms
+    return rate * 60 // 1000 if size == 3 else (rate << size) // 100
+
+
+_FRAME_SAMPLES: Final = {
+    rate: tuple(_samples_per_frame(toc << 3, rate) for toc in range(32)) for rate in SAMPLE_RATES
+}
+
+
+def packet_samples(payload: bytes, sample_rate: int = 48000) -> int:
+    """Samples per channel in an Opus packet, from its TOC byte (RFC 6716 §3.1).
+
+    The same checks as libopus' ``opus_packet_get_nb_samples``, without a C call: code 0
+    holds one frame, codes 1 and 2 two, code 3 the count in its second byte; more than 120 ms
+    is invalid. Raises ``ValueError`` (the messages of :class:`OpusDecoder`).
+    """
+    if not payload:
+        raise ValueError("opus payload is empty")
+    toc = payload[0]
+    code = toc & 3
+    if code == 0:
+        frames = 1
+    elif code != 3:
+        frames = 2
+    elif len(payload) < 2:
+        raise ValueError(f"opus decode failed: {_strerror(opuslib.INVALID_PACKET)}")
+    else:
+        frames = payload[1] & 0x3F
+    samples = frames * _FRAME_SAMPLES[sample_rate][toc >> 3]
+    if samples * 25 > sample_rate * 3:
+        raise ValueError(f"opus decode failed: {_strerror(opuslib.INVALID_PACKET)}")
+    return samples
 
 
 def frame_sizes(sample_rate: int) -> frozenset[int]:
@@ -176,12 +215,7 @@ class OpusDecoder:
 
     def samples_in(self, payload: bytes) -> int:
         """Samples per channel in ``payload`` (RFC 6716 §3.1 TOC byte and frame count)."""
-        if not payload:
-            raise ValueError("opus payload is empty")
-        result: int = _nb_samples(self._state, payload, len(payload))
-        if result < 0:
-            raise ValueError(f"opus decode failed: {_strerror(result)}")
-        return result
+        return packet_samples(payload, self.sample_rate)
 
     def decode(self, payload: bytes | None, frame_samples: int, fec: bool = False) -> PCM:
         """Decode into a new array; ``payload=None`` conceals ``frame_samples`` samples."""

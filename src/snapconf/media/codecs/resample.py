@@ -17,6 +17,7 @@ price is a constant delay of ``(taps - 1) / 2`` samples at the higher rate (abou
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -31,8 +32,12 @@ RATES: Final = (8000, 16000, 24000, 48000)
 F32 = NDArray[np.float32]
 
 
+@functools.lru_cache(maxsize=32)
 def design_lowpass(rate: int, passband_hz: float, stopband_hz: float, stopband_db: float) -> F32:
-    """A Kaiser-windowed sinc low-pass filter at ``rate`` (unit DC gain, odd length)."""
+    """A Kaiser-windowed sinc low-pass filter at ``rate`` (unit DC gain, odd length).
+
+    Cached: every resampler between the same rates shares one (read-only) design.
+    """
     if not 0 < passband_hz < stopband_hz <= rate / 2:
         raise ValueError("filter edges must satisfy 0 < passband < stopband <= rate / 2")
     width = 2 * math.pi * (stopband_hz - passband_hz) / rate
@@ -49,6 +54,7 @@ def design_lowpass(rate: int, passband_hz: float, stopband_hz: float, stopband_d
     h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(taps, beta)
     h /= h.sum()
     kernel: F32 = h.astype(np.float32)
+    kernel.flags.writeable = False
     return kernel
 
 
@@ -152,8 +158,8 @@ class Resampler:
             np.dot(windows, self._kernel, out=y)  # (n / M,)
         flat = y.reshape(-1)
         np.rint(flat, out=flat)
-        np.clip(flat, -32768, 32767, out=flat)
-        out[:m] = flat
+        np.maximum(flat, -32768, out=flat)
+        np.minimum(flat, 32767, out=out[:m], casting="unsafe")
         buf[:hist] = buf[n : n + hist]
         return m
 

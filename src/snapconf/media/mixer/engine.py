@@ -5,19 +5,21 @@ One :class:`Mixer` per conference. Every 20 ms (:meth:`Mixer.tick`):
 1. **Levels.** Each input reports the level of its coming frame without decoding when it can
    (RFC 6464 audio level, Opus DTX); otherwise it is decoded and its energy measured
    (see :mod:`snapconf.media.mixer.input`). Muted inputs are silent.
-2. **Talker selection** on a smoothed level (it rises at once and falls by
-   ``release_db_per_s``): inputs above ``silence_dbov`` are candidates. A free place among the
-   K goes at once to the loudest candidate, so the start of speech is never cut. A talker that
-   has been silent for ``hangover_ms`` leaves. A candidate replaces the quietest talker only
-   after being louder than it by ``hysteresis_db`` for ``hold_ms`` without interruption. Each
-   change of the set calls ``on_talkers(ids)``.
+2. **Talker selection.** Inputs whose current level is above ``silence_dbov`` are candidates;
+   they are ranked by a smoothed level (it rises at once and falls by ``release_db_per_s``,
+   so syllables do not make it flicker). A free place among the K goes at once to the
+   loudest candidate, so the start of speech is never cut. A talker whose level has been at
+   or below ``silence_dbov`` for ``hangover_ms`` leaves (a pause between sentences does not
+   make it lose the floor). A candidate replaces the quietest talker only after being louder
+   than it by ``hysteresis_db`` for ``hold_ms`` without interruption. Each change of the set
+   calls ``on_talkers(ids)`` (synchronously, from the tick; exceptions are counted).
 3. **Decode** the talkers (only they are heard), resample to 48 kHz, **mix** in int32.
 4. **Encode once per stream.** Listeners who are not talkers share one mix; a talker hears
    the mix minus itself. A stream is a (mix, format) pair where the format is (codec, ptime):
    the payload type is only in the header, so two listeners with different payload types for
    the same codec share the encode. Encodes per tick are then (number of talkers that
    listen) + (number of formats in use): K + F, not N. The int32 mix is *saturated* to int16
-   (never wrapped: ``np.clip`` before the narrowing copy).
+   (never wrapped: clamped to -32768..32767 before the narrowing copy).
 5. **Send.** Per listener, only a 12-byte RTP header (RFC 3550 §5.1) is made: its own SSRC,
    sequence number (+1 per packet sent) and timestamp (+ clock rate x ptime per packet, also
    across packets not sent). The marker bit is set on the first packet and on the first
@@ -44,7 +46,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from snapconf.clock import Clock
+from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.media.codecs import AudioCodecSpec, AudioEncoder, OpusEncoder, Resampler, get_codec
 from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
@@ -75,6 +77,7 @@ class MixerOutput:
         "errors",
         "format",
         "listener_id",
+        "octets",
         "own_input_id",
         "packets",
         "payload_type",
@@ -107,6 +110,9 @@ class MixerOutput:
         self._ts = random.getrandbits(32)
         self._gap = True  # the next packet sent starts a talkspurt
         self.packets = 0
+        """RTP packets sent (for RTCP sender reports, RFC 3550 §6.4.1)."""
+        self.octets = 0
+        """Payload octets sent (idem)."""
         self.errors = 0
         self.closed = False
 
@@ -137,6 +143,7 @@ class MixerOutput:
                 logger.exception("mixer: send to listener %s failed", self.listener_id)
             return -1
         self.packets += 1
+        self.octets += len(payload)
         return 1
 
     def _skip_time(self, ticks: int) -> None:
@@ -198,18 +205,19 @@ class _Stream:
 
 
 class Mixer:
-    """An audio bridge ticking every 20 ms on ``clock``."""
+    """An audio bridge ticking every 20 ms on ``clock`` (see the module documentation).
+
+    ``on_talkers(ids)`` is called from the tick whenever the set of talkers changes, with
+    the talkers' input ids in the order they took the floor. :attr:`stats` holds the
+    counters; :meth:`tick` may be called directly (tests) instead of :meth:`start`.
+    """
 
     def __init__(
         self,
         config: MixerConfig | None = None,
-        clock: Clock | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         on_talkers: Callable[[list[str]], None] | None = None,
     ) -> None:
-        if clock is None:
-            from snapconf.clock import SYSTEM_CLOCK
-
-            clock = SYSTEM_CLOCK
         self.config = config or MixerConfig()
         self.clock = clock
         self.on_talkers = on_talkers
@@ -344,6 +352,8 @@ class Mixer:
                 deadline += missed * TICK
                 for out in self._outputs.values():
                     out._skip_time(missed)
+                for inp in self._input_list:
+                    inp.skip_frames(missed)
             elif late > 0.001:
                 st.late_ticks += 1
             try:
@@ -353,16 +363,17 @@ class Mixer:
             if clock.now() > deadline + TICK:
                 st.overruns += 1
 
-    async def close(self) -> None:
-        """Stop ticking and forget inputs and outputs (idempotent)."""
+    def close(self) -> None:
+        """Stop ticking and forget inputs and outputs (idempotent, synchronous).
+
+        The tick task is cancelled; :meth:`wait_closed` waits for it to end.
+        """
         if self._closed:
             return
         self._closed = True
-        task, self._task = self._task, None
+        task = self._task
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         for inp in self._input_list:
             inp.close()
         for out in self._outputs.values():
@@ -373,6 +384,13 @@ class Mixer:
         self._streams.clear()
         self._plan = []
         self._talkers = []
+
+    async def wait_closed(self) -> None:
+        """After :meth:`close`: wait until the tick task has ended."""
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # ---- the tick -----------------------------------------------------------------------
 
@@ -387,6 +405,8 @@ class Mixer:
         # 1. levels, decoding only the inputs that carry no level
         release = self._release
         for inp in inputs:
+            if inp.idle:
+                continue
             level = inp.peek_level()
             if level is None:
                 inp.fill()
@@ -407,7 +427,8 @@ class Mixer:
             t.render()
             mix += t.pcm
         for inp in inputs:
-            inp.advance()
+            if not inp.idle:
+                inp.advance()
 
         # 4 and 5. one encode per stream, one header per listener
         if self._plan_dirty:
@@ -436,9 +457,9 @@ class Mixer:
             st.tick_ns_max = elapsed
 
     def _saturate(self, src: NDArray[np.int32], dst: NDArray[np.int16]) -> NDArray[np.int16]:
-        tmp = self._tmp
-        np.clip(src, _INT16_MIN, _INT16_MAX, out=tmp)
-        dst[:] = tmp
+        """Clamp to 16 bits (never wrap); two ufunc calls (``np.clip`` costs twice as much)."""
+        np.maximum(src, _INT16_MIN, out=self._tmp)
+        np.minimum(self._tmp, _INT16_MAX, out=dst, casting="unsafe")
         return dst
 
     def _select(self, inputs: tuple[MixerInput, ...]) -> bool:
@@ -461,7 +482,9 @@ class Mixer:
                 continue
             kept.append(t)
         talkers = kept
-        candidates = [i for i in inputs if not i.talker and not i.muted and i.level > silence]
+        candidates = [
+            i for i in inputs if not i.idle and not i.talker and not i.muted and i.level > silence
+        ]
         if candidates:
             candidates.sort(key=lambda i: i.score, reverse=True)
             # free places go at once to the loudest

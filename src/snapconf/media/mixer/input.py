@@ -23,11 +23,23 @@ packet is already there (RFC 7587 §3.3), else Opus PLC, or the fade-out of G.71
 at most ``max_plc_ms`` in a row, then silence.
 
 **Decoding only what may be heard.** :meth:`peek_level` tells the mixer the level of the
-coming frame *without decoding* when the packet carries an RFC 6464 audio level, or is an
-Opus DTX payload (two bytes or fewer, silence). Only when neither is available must the
-mixer decode (:meth:`fill`) to measure the frame's energy. An input that is not mixed this
+coming frame *without decoding* when the packet carries an RFC 6464 audio level, is an
+Opus DTX payload (two bytes or fewer: silence), or is G.711 (whose level is read from the
+codes: one ``bytes.translate`` pass finds frames whose every sample is below
+``silence_dbov``, else a 256-entry table of squares gives the exact RMS). Only Opus without
+levels and G.722 must be decoded (:meth:`fill`) to measure the frame's energy; they are
+still not resampled nor mixed unless selected. An input that is not mixed this
 tick is then just :meth:`advance`-d: its packets are dropped unseen, and its decoder and
 resampler are reset before it is decoded again.
+
+**Idle inputs.** Most participants are silent most of the time. An input whose packets
+cannot be heard (their level is at or below ``silence_dbov``, Opus DTX, G.711 below it in
+every sample, or the input is muted) and which is not a talker becomes *idle* once its last
+audible packet has played: the tick then skips it entirely, :meth:`push` does not even file
+its packets (``skipped_packets``), and its playout point moves on lazily with the tick
+count. The first packet that may be heard wakes it up, a playout delay before it plays, in
+time to be selected. So 47 silent participants cost one cheap :meth:`push` each per packet
+and nothing per tick.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from snapconf.media.codecs import AudioCodecSpec, Resampler
+from snapconf.media.codecs.g711 import mean_square, quiet_codes
+from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
 from snapconf.media.mixer.rtp import parse_audio_packet
 from snapconf.media.mixer.stats import MixerStats
@@ -46,7 +60,14 @@ SILENCE_DB = -127.0
 """RFC 6464 §3: the lowest level, -127 dBov, is silence."""
 _FULL_SCALE_SQ = 32768.0 * 32768.0
 _SHRINK_WINDOW = 100  # ticks (2 s)
-_RECENT = 64  # played timestamps remembered to tell duplicates from late packets
+_RECENT = 16  # played timestamps remembered to tell duplicates from late packets
+
+
+def _dbov(mean_square: float) -> float:
+    """RMS level relative to a full-scale square wave, in dB (-127 for digital silence)."""
+    if mean_square <= 0.0:
+        return SILENCE_DB
+    return max(SILENCE_DB, 10.0 * math.log10(mean_square / _FULL_SCALE_SQ))
 
 
 class MixerInput:
@@ -65,6 +86,8 @@ class MixerInput:
         "_initial_ts",
         "_is_opus",
         "_jump",
+        "_loud_below",
+        "_loud_until",
         "_max_delay_ts",
         "_max_jump",
         "_max_plc",
@@ -72,12 +95,16 @@ class MixerInput:
         "_newest_end",
         "_nf",
         "_play",
+        "_play_tick",
         "_plc_ok",
         "_plc_run",
+        "_quiet",
         "_ratio",
-        "_recent",
         "_rendered",
+        "_rendered_now",
         "_resampler",
+        "_ring",
+        "_ring_pos",
         "_shrink_margin",
         "_started",
         "_stats",
@@ -90,6 +117,7 @@ class MixerInput:
         "codec",
         "filled",
         "id",
+        "idle",
         "level",
         "loud_tick",
         "muted",
@@ -127,6 +155,9 @@ class MixerInput:
         self._decoder = spec.new_decoder()
         self._decoder_fresh = True
         self._supports_fec = self._decoder.supports_fec
+        self._quiet: bytes | None = None
+        if spec.name in ("PCMU", "PCMA"):
+            self._quiet = quiet_codes(spec.name, int(32768 * 10 ** (config.silence_dbov / 20)))
         self._is_opus = spec.name == "opus"
         rate = spec.sample_rate
         self._ratio = rate // clock_rate  # PCM samples per timestamp unit: 2 for G.722
@@ -139,10 +170,16 @@ class MixerInput:
         self.pcm: NDArray[np.int16] = np.zeros(FRAME, np.int16)
         """This tick's audio at 48 kHz (valid for talkers, after :meth:`render`)."""
         self._buf: dict[int, tuple[bytes, int | None, int]] = {}
-        self._recent: dict[int, None] = {}
+        self._ring: list[int | None] = [None] * _RECENT  # timestamps played lately
+        self._ring_pos = 0
         self._jump: list[tuple[int, int, bytes, int | None, int]] = []
         self._started = False
         self._play = 0
+        self._play_tick = 0
+        self._loud_until = 0
+        self._loud_below = math.ceil(-config.silence_dbov)  # RFC 6464 levels below: loud
+        self.idle = True
+        """Nothing may be heard from this input now: the tick skips it entirely."""
         self._newest_end = 0
         ms = clock_rate // 1000
         self._initial_ts = config.jitter_initial_ms * ms
@@ -157,6 +194,7 @@ class MixerInput:
         self._min_margin = 1 << 62
         self._window = 0
         self._rendered = False
+        self._rendered_now = False
         # state of the mixer's tick and talker selection
         self.filled = False
         self.level = SILENCE_DB
@@ -180,7 +218,10 @@ class MixerInput:
 
         ``audio_level`` is the RFC 6464 §3 level (0..127, i.e. -dBov) if the packet carried
         the client-to-mixer extension. Bad packets are counted in :class:`MixerStats` by
-        reason and skipped.
+        reason and skipped. ``marker`` (a talkspurt start, RFC 3551 §4.1) needs no special
+        handling: the timestamp alone places the packet after a silence. RFC 4733
+        telephone-event packets carry their own payload type: they are the gateway's
+        business, and count here as ``dropped_wrong_pt`` if they are pushed.
         """
         st = self._stats
         st.packets_in += 1
@@ -203,7 +244,10 @@ class MixerInput:
         ts = timestamp & 0xFFFFFFFF
         if not self._started:
             self._restart(ts)
+        idle = self.idle
         play = self._play
+        if idle:  # the playout point of an idle input moves on without it
+            play += (st.ticks - self._play_tick) * self._frame_ts
         margin = ((ts - play + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         if margin > self._max_jump or margin < -self._max_jump:
             self._jump_candidate(seq, ts, payload, audio_level, dur)
@@ -211,9 +255,31 @@ class MixerInput:
         if self._jump:
             st.dropped_ts_jump += len(self._jump)
             self._jump.clear()
+        # may this packet be heard? (an unknown level must be decoded to be known)
+        if self.muted:
+            loud = False
+        elif audio_level is not None:
+            loud = audio_level < self._loud_below
+        elif self._quiet is not None:
+            loud = bool(payload.translate(None, self._quiet))
+        else:
+            loud = not self._is_opus or len(payload) > DTX_MAX_PAYLOAD
+        if loud:
+            until = st.ticks + margin // self._frame_ts + 3  # until it has been played
+            if until > self._loud_until:
+                self._loud_until = until
+            if idle:
+                self._play = play
+                self.idle = False
+        elif idle:  # unseen: not even filed
+            if margin < 0:
+                st.dropped_late += 1
+            else:
+                st.skipped_packets += 1
+            return
         ext = play + margin
         if margin < 0 or ext in self._buf:
-            if ext in self._recent or ext in self._buf:
+            if ext in self._buf or ext in self._ring:
                 st.dropped_duplicate += 1
             else:
                 st.dropped_late += 1
@@ -244,9 +310,10 @@ class MixerInput:
     def _restart(self, ts: int) -> None:
         self._started = True
         self._play = ts - self._initial_ts
+        self._play_tick = self._stats.ticks
         self._newest_end = self._play
         self._buf.clear()
-        self._recent.clear()
+        self._ring = [None] * _RECENT
         self._stretch = False
         self._min_margin = 1 << 62
         self._window = 0
@@ -289,6 +356,10 @@ class MixerInput:
             return -float(level)
         if self._is_opus and len(pkt[0]) <= 2:
             return SILENCE_DB
+        if self._quiet is not None:  # G.711: measured from the codes, never decoded for it
+            if not pkt[0].translate(None, self._quiet):
+                return SILENCE_DB  # even its loudest sample is below the silence level
+            return _dbov(mean_square(pkt[0], self.codec))
         return None
 
     def fill(self) -> None:
@@ -366,10 +437,7 @@ class MixerInput:
         """dBov of the frame filled this tick (RMS relative to full scale)."""
         f = self._f32
         f[:] = self._fifo[: self._nf]
-        energy = float(np.dot(f, f)) / self._nf
-        if energy <= 0.0:
-            return SILENCE_DB
-        return max(SILENCE_DB, 10.0 * math.log10(energy / _FULL_SCALE_SQ))
+        return _dbov(float(np.dot(f, f)) / self._nf)
 
     def render(self) -> None:
         """Convert the filled frame to 48 kHz into :attr:`pcm`."""
@@ -378,14 +446,15 @@ class MixerInput:
         if rs is None:
             self.pcm[:] = frame
         else:
-            if not self._rendered:
+            if not self._rendered:  # not heard last tick: its filter history is stale
                 rs.reset()
             rs.process_into(frame, self.pcm)
-        self._rendered = True
+        self._rendered_now = True
 
     def advance(self) -> None:
         """End of tick: drop the played frame, or skip one frame of packets undecoded."""
         nf = self._nf
+        self._rendered, self._rendered_now = self._rendered_now, False
         if self.filled:
             self.filled = False
             left = self._fifo_len - nf
@@ -393,13 +462,45 @@ class MixerInput:
                 self._fifo[:left] = self._fifo[nf : self._fifo_len]
             self._fifo_len = max(0, left)
         else:
-            self._rendered = False
             self._plc_ok = False
             if self._started:
                 self._skip()
         self._window += 1
         if self._window >= _SHRINK_WINDOW:
             self._maybe_shrink()
+        if not self.talker and self._loud_until <= self._stats.ticks and not self._jump:
+            self._go_idle()
+
+    def skip_frames(self, frames: int) -> None:
+        """Ticks that did not run (the task woke too late): move the playout point on."""
+        if frames <= 0:
+            return
+        if self.idle:
+            self._play_tick -= frames  # the lazy formula adds them
+            return
+        self._play += frames * self._frame_ts
+        self._fifo_len = 0
+        for k in [k for k in self._buf if k < self._play]:
+            del self._buf[k]
+            self._stats.skipped_packets += 1
+
+    def _go_idle(self) -> None:
+        """Nothing to hear for now: stop all per-tick work (the playout point moves on
+        lazily, packets are not even filed) until a packet that may be heard arrives."""
+        self.idle = True
+        self._play_tick = self._stats.ticks
+        if self._buf:
+            self._stats.skipped_packets += len(self._buf)
+            self._buf.clear()
+        self._fifo_len = 0
+        self.level = self.score = SILENCE_DB
+        self.challenge_since = None
+        self._plc_ok = False
+        self._rendered = self._rendered_now = False
+        self._stretch = False
+        if not self._decoder_fresh:
+            self._decoder.reset()
+            self._decoder_fresh = True
 
     def _skip(self) -> None:
         nf, ratio = self._nf, self._ratio
@@ -420,8 +521,17 @@ class MixerInput:
         if not self._decoder_fresh:  # once per unheard stretch: the next decode starts clean
             self._decoder.reset()
             self._decoder_fresh = True
-        new_play = self._play + -(-need // ratio)
+        play = self._play
+        new_play = play + -(-need // ratio)
         buf = self._buf
+        pkt = buf.get(play)
+        if pkt is not None and pkt[2] == new_play - play:  # the usual case: this frame's packet
+            del buf[play]
+            self._played(play)
+            self._stats.skipped_packets += 1
+            self._cur_level = None if pkt[1] is None else -float(pkt[1])
+            self._play = new_play
+            return
         if buf:
             end = new_play
             for k in [k for k in buf if k < new_play]:
@@ -439,13 +549,16 @@ class MixerInput:
         self._play = new_play
 
     def _played(self, ts: int) -> None:
-        recent = self._recent
-        recent[ts] = None
-        if len(recent) > _RECENT:
-            del recent[next(iter(recent))]
+        pos = self._ring_pos
+        self._ring[pos] = ts
+        self._ring_pos = (pos + 1) % _RECENT
 
     def _maybe_shrink(self) -> None:
         self._window = 0
+        stale = [k for k in self._buf if k < self._play]  # overlapped by longer packets
+        for k in stale:
+            del self._buf[k]
+            self._stats.skipped_packets += 1
         margin, self._min_margin = self._min_margin, 1 << 62
         if margin == 1 << 62 or margin <= self._shrink_margin:
             return

@@ -15,6 +15,9 @@ from snapconf.media.codecs.g711 import (
     ULAW_ENCODE,
     alaw_decode,
     alaw_encode,
+    mean_square,
+    peak,
+    quiet_codes,
     ulaw_decode,
     ulaw_encode,
 )
@@ -128,3 +131,18 @@ def test_invalid_input() -> None:
         ValueError, match=r"^G.711 payload of 200 samples exceeds the output buffer$"
     ):
         G711Decoder("PCMU").decode_into(b"\x00" * 200, np.empty(160, dtype=np.int16))
+
+
+@pytest.mark.parametrize("law", ["PCMU", "PCMA"])
+def test_peak_and_quiet_codes_without_decoding(law: str) -> None:
+    rng = np.random.default_rng(3)
+    enc, dec = G711Encoder(law), G711Decoder(law)
+    for scale in (0, 3, 30, 300, 3000, 30000):
+        x = np.clip(rng.normal(0, scale + 1e-9, 160), -32768, 32767).astype(np.int16)
+        payload = enc.encode(x)
+        true_peak = int(np.abs(dec.decode(payload, 160).astype(np.int32)).max())
+        assert dec.peak(payload) == peak(payload, law) == true_peak
+        quiet = quiet_codes(law, 100)
+        assert (not payload.translate(None, quiet)) == (true_peak <= 100)
+        decoded = dec.decode(payload, 160).astype(np.float64)
+        assert mean_square(payload, law) == pytest.approx(np.mean(decoded**2))
