@@ -210,6 +210,10 @@ class Client:
         self.track_ids = dict(reply["tracks"])
         return self.track_ids
 
+    async def set_audio_mode(self, mode: str) -> None:
+        """ "mix": receive the conference mix as one audio track; "tracks": one per speaker."""
+        await self.send({"type": "setAudioMode", "mode": mode})
+
     async def mute(self, track_id: str, muted: bool) -> None:
         await self.send({"type": "mute", "trackId": track_id, "muted": muted})
 

@@ -12,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapconf.conference.participant import Participant, Track
-from snapconf.media.router import Producer, Router
+from snapconf.clock import SYSTEM_CLOCK, Clock
+from snapconf.conference.audio import ConferenceAudio
+from snapconf.conference.participant import MIX_KEY, Participant, Track
+from snapconf.media.mixer import MixerConfig
+from snapconf.media.router import Codec, Producer, Router
 from snapconf.media.sdp import PublishedTrack, answer_publish
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
@@ -21,6 +24,9 @@ from snapconf.media.transport import WebRtcTransport
 log = logging.getLogger(__name__)
 
 SOURCES = ("microphone", "camera", "screen")
+AUDIO_MODES = ("tracks", "mix")
+#: the codec of the mixed track browsers receive (RFC 7587 §7: always signalled /2)
+MIX_CODEC = Codec("opus", 48000, 2, (("minptime", "10"), ("useinbandfec", "1")))
 
 
 @dataclass(slots=True)
@@ -51,8 +57,14 @@ class Conference:
         config: SfuConfig,
         clock: Callable[[], float],
         on_empty: Callable[[Conference], None] | None = None,
+        mixer_config: MixerConfig | None = None,
+        audio_clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = name
+        self.mixer_config = mixer_config or MixerConfig()
+        self.audio_clock = audio_clock
+        #: the audio bridge, while someone needs a mix
+        self.audio: ConferenceAudio | None = None
         self.media = media
         self.config = config
         self.clock = clock
@@ -115,11 +127,14 @@ class Conference:
             return
         participant.closed = True
         self.participants.pop(participant.id, None)
+        if self.audio is not None:
+            self.audio.mixer.remove_output(participant.id)
         for track in list(participant.tracks.values()):
             self._unpublish(participant, track, notify=False)
         for producer_id in list(participant.consumers):
             participant.unsubscribe(producer_id)
         participant.close_transports()
+        self._release_audio()
         self._broadcast(
             {"type": "participantLeft", "participantId": participant.id, "reason": reason}
         )
@@ -205,6 +220,10 @@ class Conference:
         track = Track(id=producer.id, kind=producer.kind, source=source, producer=producer)
         participant.tracks[track.id] = track
         participant.tracks_by_mid[published.mid] = track
+        if self.audio is not None:
+            self.audio.add_producer(producer)
+            if producer.kind == "audio" and participant.audio_mode == "mix":
+                self._add_mix_output(participant)  # now with its own voice to subtract
         self._broadcast(
             {"type": "trackPublished", "participantId": participant.id, "track": track.describe()},
             exclude=participant,
@@ -229,6 +248,8 @@ class Conference:
         for other in self.participants.values():
             if other is not participant and other.unsubscribe(producer.id):
                 other.listener.renegotiate()
+        if self.audio is not None:
+            self.audio.remove_producer(producer)
         self.router.remove_producer(producer.id)
         if notify:
             self._broadcast(
@@ -242,6 +263,8 @@ class Conference:
             return False
         if track.producer.muted != muted:
             track.producer.muted = muted
+            if self.audio is not None:
+                self.audio.set_muted(track.producer, muted)
             self._broadcast(
                 {
                     "type": "trackMuted",
@@ -259,6 +282,85 @@ class Conference:
         consumer.request_keyframe()
         return True
 
+    # -- the audio bridge -------------------------------------------------------------------
+    def ensure_audio(self) -> ConferenceAudio:
+        """The conference's mixer, made (with every audio producer as input) if needed."""
+        if self.audio is None:
+            self.audio = ConferenceAudio(
+                self.name, self.mixer_config, self.audio_clock, self._talkers_changed
+            )
+            for producer in self.router.producers.values():
+                self.audio.add_producer(producer)
+            self.audio.start()
+            log.info("conference %s: audio bridge started", self.name)
+        return self.audio
+
+    def _release_audio(self) -> None:
+        if self.audio is not None and not self.audio.listeners:
+            self.audio.close()
+            self.audio = None
+            log.info("conference %s: audio bridge stopped (no listener)", self.name)
+
+    def set_audio_mode(self, participant: Participant, mode: str) -> None:
+        """Receive one mixed audio track ("mix") or one track per speaker ("tracks")."""
+        if mode not in AUDIO_MODES:
+            raise ValueError(f"audio mode {mode!r} is not tracks or mix")
+        if mode == participant.audio_mode:
+            return
+        participant.audio_mode = mode
+        if mode == "mix":
+            for producer_id, consumer in list(participant.consumers.items()):
+                if consumer.producer.kind == "audio":
+                    participant.unsubscribe(producer_id)
+            self._add_mix_output(participant)
+        else:
+            if self.audio is not None:
+                self.audio.mixer.remove_output(participant.id)
+            participant.receive_session.remove(MIX_KEY)
+            participant.mix_ready = False
+            for other in self.participants.values():
+                if other is participant:
+                    continue
+                for track in other.tracks.values():
+                    if track.kind == "audio":
+                        participant.subscribe(self.router, track.producer)
+            self._release_audio()
+        participant.listener.renegotiate()
+
+    def _add_mix_output(self, participant: Participant) -> None:
+        audio = self.ensure_audio()
+        session = participant.receive_session
+        slot = session.slot(MIX_KEY)
+        if slot is None:
+            slot = session.add(
+                consumer_key=MIX_KEY,
+                kind="audio",
+                codec=MIX_CODEC,
+                ssrc=secrets.randbits(32) | 1,
+                cname="mix",
+                stream_id="mix",
+                track_id="mix",
+            )
+        own = next((t.id for t in participant.tracks.values() if t.kind == "audio"), None)
+        audio.mixer.remove_output(participant.id)
+        audio.mixer.add_output(
+            participant.id,
+            "opus",
+            slot.payload_type,
+            slot.ssrc,
+            participant.send_mix,
+            own_input_id=own,
+        )
+
+    def _talkers_changed(self, input_ids: list[str]) -> None:
+        """Tell everyone who is speaking (the mixer's talker set, by participant)."""
+        speakers: list[str] = []
+        for input_id in input_ids:
+            producer = self.router.producers.get(input_id)
+            if producer is not None and producer.owner_id not in speakers:
+                speakers.append(producer.owner_id)
+        self._broadcast({"type": "activeSpeakers", "participantIds": speakers})
+
     # -- helpers --------------------------------------------------------------------------
     def _broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:
         for other in list(self.participants.values()):
@@ -273,4 +375,7 @@ class Conference:
         for participant in list(self.participants.values()):
             self.leave(participant, reason=reason)
             participant.listener.closed(reason)
+        if self.audio is not None:
+            self.audio.close()
+            self.audio = None
         self.router.close()

@@ -6,7 +6,9 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 
+from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.conference import Conference, SfuConfig
+from snapconf.media.mixer import MixerConfig
 from snapconf.media.server import MediaServer
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,20 @@ def valid_room_name(name: str) -> bool:
 class Conferences:
     """Conferences by name."""
 
-    def __init__(self, media: MediaServer, config: SfuConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        media: MediaServer,
+        config: SfuConfig,
+        clock: Callable[[], float],
+        *,
+        mixer_config: MixerConfig | None = None,
+        audio_clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.media = media
         self.config = config
         self.clock = clock
+        self.mixer_config = mixer_config or MixerConfig()
+        self.audio_clock = audio_clock
         self._by_name: dict[str, Conference] = {}
 
     def get(self, name: str) -> Conference | None:
@@ -35,7 +47,13 @@ class Conferences:
         conference = self._by_name.get(name)
         if conference is None or conference.closed:
             conference = Conference(
-                name, media=self.media, config=self.config, clock=self.clock, on_empty=self._empty
+                name,
+                media=self.media,
+                config=self.config,
+                clock=self.clock,
+                on_empty=self._empty,
+                mixer_config=self.mixer_config,
+                audio_clock=self.audio_clock,
             )
             self._by_name[name] = conference
             log.info("conference %s created", name)

@@ -16,6 +16,10 @@ from snapconf.media.transport import WebRtcTransport
 log = logging.getLogger(__name__)
 
 
+#: the receive m-section of the conference mix, in "mix" audio mode
+MIX_KEY = "mix"
+
+
 class ParticipantListener(Protocol):
     """Where a participant's events go (its signaling session, a SIP leg, a test)."""
 
@@ -76,6 +80,10 @@ class Participant:
         self.send_transport: WebRtcTransport | None = None
         self.recv_transport: WebRtcTransport | None = None
         self.receive_session = ReceiveSession()
+        #: "tracks": one forwarded track per remote audio; "mix": one mixed audio track
+        self.audio_mode = "tracks"
+        #: the mixed track was accepted by the browser (its m-section key is ``MIX_KEY``)
+        self.mix_ready = False
         self.closed = False
 
     def describe(self) -> dict[str, Any]:
@@ -100,6 +108,8 @@ class Participant:
         """Create a paused consumer of ``producer`` on our receive transport."""
         transport = self.recv_transport
         if transport is None or transport.closed or producer.id in self.consumers:
+            return None
+        if producer.kind == "audio" and self.audio_mode == "mix":
             return None
         session = self.receive_session
         payload_type = session.payload_type_for(producer.codec)
@@ -145,7 +155,11 @@ class Participant:
         if answer.accepted:
             transport.set_remote(answer.remote_ufrag, answer.remote_fingerprints)
         for key in answer.refused:
+            if key == MIX_KEY:
+                self.mix_ready = False
             self.unsubscribe(key)
+        if MIX_KEY in answer.accepted:
+            self.mix_ready = True
         for key, extension_ids in answer.accepted.items():
             consumer = self.consumers.get(key)
             if consumer is None:
@@ -159,6 +173,12 @@ class Participant:
         for consumer in self.consumers.values():
             if consumer.negotiated and consumer.paused:
                 consumer.resume()
+
+    def send_mix(self, packet: bytes) -> None:
+        """Send one packet of the conference mix, once the browser accepted the track."""
+        transport = self.recv_transport
+        if self.mix_ready and transport is not None and transport.connected:
+            transport.send_rtp(packet)
 
     def _consumer_failed(self, consumer: Consumer, exc: Exception) -> None:
         # counted by the consumer; log only the first failure of each consumer

@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from snapconf.conference import Conference, Conferences, Participant, RoomFullError, valid_room_name
+from snapconf.conference.conference import AUDIO_MODES
+from snapconf.conference.participant import MIX_KEY
 from snapconf.errors import (
     AlreadyJoined,
     BadJson,
@@ -37,7 +39,17 @@ from snapconf.signaling.admission import Admission
 
 log = logging.getLogger(__name__)
 
-MESSAGE_TYPES = frozenset({"join", "publish", "answer", "mute", "requestKeyframe", "leave", "ping"})
+_HANDLERS = {
+    "join": "_on_join",
+    "publish": "_on_publish",
+    "answer": "_on_answer",
+    "mute": "_on_mute",
+    "requestKeyframe": "_on_request_keyframe",
+    "setAudioMode": "_on_set_audio_mode",
+    "leave": "_on_leave",
+    "ping": "_on_ping",
+}
+MESSAGE_TYPES = frozenset(_HANDLERS)
 
 
 @dataclass(slots=True)
@@ -198,7 +210,7 @@ class SignalingSession:
             mtype = _field(msg, "type", str)
             if mtype not in MESSAGE_TYPES:
                 raise UnknownType(f"unknown message type {mtype[:40]!r}")
-            handler = getattr(self, "_on_" + mtype.replace("requestKeyframe", "request_keyframe"))
+            handler = getattr(self, _HANDLERS[mtype])
             reply = handler(msg)
             if inspect.isawaitable(reply):
                 reply = await reply
@@ -311,6 +323,14 @@ class SignalingSession:
             raise UnknownTrack(f"you do not receive track {track_id[:32]}")
         return None
 
+    def _on_set_audio_mode(self, msg: dict[str, Any]) -> None:
+        conference, participant = self._require_joined()
+        mode = _field(msg, "mode", str)
+        if mode not in AUDIO_MODES:
+            raise BadMessage("mode is not tracks or mix")
+        conference.set_audio_mode(participant, mode)
+        return None
+
     def _on_leave(self, msg: dict[str, Any]) -> None:
         self._require_joined()
         self._leave("left")
@@ -334,6 +354,14 @@ class SignalingSession:
         tracks: dict[str, dict[str, str]] = {}
         for slot in session.slots:
             if slot.consumer_key is None:
+                continue
+            if slot.consumer_key == MIX_KEY:
+                tracks[slot.mid] = {
+                    "participantId": "",
+                    "trackId": MIX_KEY,
+                    "kind": "audio",
+                    "source": "mix",
+                }
                 continue
             consumer = participant.consumers.get(slot.consumer_key)
             if consumer is None:
