@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from snapconf.media.mixer.stats import MixerStats
+
 if TYPE_CHECKING:
     from snapconf.app import Server
+    from snapconf.conference import Conference
 
 
 def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
@@ -142,6 +145,38 @@ def render(server: Server) -> str:
         ]
         or [_line("snapconf_signaling_errors_total", 0, {"code": "none"})],
     )
+    out += _mixer_metrics(server, conferences)
     for extra in server.metric_sources:
         out += extra()
     return "\n".join(out) + "\n"
+
+
+_MIXER_GAUGES = {"tick_ns_max"}
+_MIXER_HELP = {
+    "ticks": "Audio bridge ticks run.",
+    "overruns": "Audio bridge ticks that ended after the next tick's deadline.",
+    "late_ticks": "Audio bridge ticks started late and caught up.",
+    "skipped_ticks": "Audio bridge ticks skipped after a long stall.",
+    "decodes": "Audio frames decoded by the bridges.",
+    "encodes": "Audio frames encoded by the bridges.",
+    "packets_in": "RTP packets pushed into the bridges.",
+    "packets_out": "RTP packets sent by the bridges.",
+}
+
+
+def _mixer_metrics(server: Server, conferences: list[Conference]) -> list[str]:
+    """The audio bridges' counters: closed bridges' totals plus the live ones."""
+    live = [c.audio.mixer.stats.as_dict() for c in conferences if c.audio is not None]
+    totals = server.conferences.mixer_totals
+    out = _metric(
+        "snapconf_mixers", "gauge", "Audio bridges running.", [_line("snapconf_mixers", len(live))]
+    )
+    names = list(live[0]) if live else list(MixerStats().as_dict())
+    for name in names:
+        if name in _MIXER_GAUGES:
+            continue
+        value = totals.get(name, 0) + sum(stats[name] for stats in live)
+        metric = f"snapconf_mixer_{name}_total"
+        help_text = _MIXER_HELP.get(name, f"Audio bridge counter {name}.")
+        out += _metric(metric, "counter", help_text, [_line(metric, value)])
+    return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
+import aiohttp
 import numpy as np
 from tests.conftest import base_url
 
@@ -76,6 +78,13 @@ async def test_a_mix_listener_hears_each_talker_but_not_itself_in_one_track(serv
             )
         )
         assert conference.audio is None
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+            text = await r.text()
+        assert "snapconf_mixers 0" in text
+        encodes = re.search(r"^snapconf_mixer_encodes_total (\d+)", text, re.M)
+        overruns = re.search(r"^snapconf_mixer_overruns_total (\d+)", text, re.M)
+        assert encodes is not None and int(encodes.group(1)) >= stats.encodes > 0
+        assert overruns is not None
     finally:
         for client in clients.values():
             await client.close()

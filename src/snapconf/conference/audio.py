@@ -9,6 +9,7 @@ producer tap, synchronously on the packet path; the mixer ticks on its own task.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 from snapconf.clock import Clock
@@ -82,11 +83,17 @@ class ConferenceAudio:
     def listeners(self) -> int:
         return len(self.mixer.outputs)
 
-    def close(self) -> None:
-        """Detach from every producer and stop the mixer; idempotent."""
+    def close(self, totals: Counter[str] | None = None) -> None:
+        """Detach from every producer and stop the mixer; idempotent.
+
+        ``totals`` receives the mixer's counters, so that /metrics keeps counting after
+        the bridge is gone.
+        """
         if self.closed:
             return
         self.closed = True
+        if totals is not None:
+            totals.update(self.mixer.stats.as_dict())
         for producer, tap, _ in self._taps.values():
             producer.remove_tap(tap)
         self._taps.clear()

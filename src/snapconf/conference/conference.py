@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,8 +60,11 @@ class Conference:
         on_empty: Callable[[Conference], None] | None = None,
         mixer_config: MixerConfig | None = None,
         audio_clock: Clock = SYSTEM_CLOCK,
+        mixer_totals: Counter[str] | None = None,
     ) -> None:
         self.name = name
+        #: counters of this conference's closed bridges, kept for /metrics
+        self.mixer_totals: Counter[str] = Counter() if mixer_totals is None else mixer_totals
         self.mixer_config = mixer_config or MixerConfig()
         self.audio_clock = audio_clock
         #: the audio bridge, while someone needs a mix
@@ -297,7 +301,7 @@ class Conference:
 
     def _release_audio(self) -> None:
         if self.audio is not None and not self.audio.listeners:
-            self.audio.close()
+            self.audio.close(self.mixer_totals)
             self.audio = None
             log.info("conference %s: audio bridge stopped (no listener)", self.name)
 
@@ -376,6 +380,6 @@ class Conference:
             self.leave(participant, reason=reason)
             participant.listener.closed(reason)
         if self.audio is not None:
-            self.audio.close()
+            self.audio.close(self.mixer_totals)
             self.audio = None
         self.router.close()

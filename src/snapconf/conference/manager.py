@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
@@ -38,6 +39,8 @@ class Conferences:
         self.clock = clock
         self.mixer_config = mixer_config or MixerConfig()
         self.audio_clock = audio_clock
+        #: counters of the audio bridges that have stopped (live ones count their own)
+        self.mixer_totals: Counter[str] = Counter()
         self._by_name: dict[str, Conference] = {}
 
     def get(self, name: str) -> Conference | None:
@@ -54,6 +57,7 @@ class Conferences:
                 on_empty=self._empty,
                 mixer_config=self.mixer_config,
                 audio_clock=self.audio_clock,
+                mixer_totals=self.mixer_totals,
             )
             self._by_name[name] = conference
             log.info("conference %s created", name)
