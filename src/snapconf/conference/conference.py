@@ -220,10 +220,14 @@ class Conference:
         if published.ssrc is not None:
             transport.producers_by_ssrc[published.ssrc] = producer
         transport.producers_by_mid[published.mid] = producer
+        return self.add_track(participant, producer)
+
+    def add_track(self, participant: Participant, producer: Producer) -> Track:
+        """Make a producer one of the participant's tracks: mixed, forwarded, announced."""
         self.router.add_producer(producer)
-        track = Track(id=producer.id, kind=producer.kind, source=source, producer=producer)
+        track = Track(id=producer.id, kind=producer.kind, source=producer.source, producer=producer)
         participant.tracks[track.id] = track
-        participant.tracks_by_mid[published.mid] = track
+        participant.tracks_by_mid[producer.mid] = track
         if self.audio is not None:
             self.audio.add_producer(producer)
             if producer.kind == "audio" and participant.audio_mode == "mix":

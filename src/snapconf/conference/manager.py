@@ -63,6 +63,11 @@ class Conferences:
             log.info("conference %s created", name)
         return conference
 
+    def discard_if_empty(self, conference: Conference) -> None:
+        """Close a conference nobody joined after all (a refused first join)."""
+        if not conference.participants:
+            self._empty(conference)
+
     def _empty(self, conference: Conference) -> None:
         if self._by_name.get(conference.name) is conference:
             del self._by_name[conference.name]

@@ -263,8 +263,7 @@ class SignalingSession:
         try:
             conference.join(participant)
         except RoomFullError as exc:
-            if not conference.participants:
-                self.conferences._empty(conference)
+            self.conferences.discard_if_empty(conference)
             raise RoomFull(f"room {room} is full") from exc
         self.conference = conference
         self.participant = participant
