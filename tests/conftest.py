@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -45,3 +46,26 @@ async def server(make_server: Callable[..., Awaitable[Server]]) -> Server:
 
 def base_url(server: Server) -> str:
     return f"http://127.0.0.1:{server.http_port}"
+
+
+# CI installs every tool the tests need, so there a skipped test means a broken install
+# that would otherwise pass unnoticed: with SNAPCONF_NO_SKIP=1, skips fail.
+_NO_SKIP = os.environ.get("SNAPCONF_NO_SKIP") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if _NO_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped while SNAPCONF_NO_SKIP=1: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if _NO_SKIP and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped while SNAPCONF_NO_SKIP=1: {report.longrepr}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from snapconf import metrics
+from snapconf.api.wiring import Scheduling  # issue 5: store, /api/v1, pages, admission
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference import Conferences, valid_room_name
 from snapconf.config import Config
@@ -41,7 +42,9 @@ class Server:
         self.config = config
         self.clock = clock
         self.media = MediaServer(config.media, clock.now)
-        self.conferences = Conferences(self.media, config.sfu, clock.now)
+        self.conferences = Conferences(
+            self.media, config.sfu, clock.now, mixer_config=config.mixer, audio_clock=clock
+        )
         self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None
         self.signaling = SignalingService(
             conferences=self.conferences,
@@ -51,6 +54,20 @@ class Server:
             clock=clock.now,
         )
         self.signaling_stats = self.signaling.stats
+        # -- issue 5: bookings decide who joins booked rooms; ad-hoc rooms keep TokenAdmission
+        self.scheduling = Scheduling(
+            store=config.store,
+            api=config.api,
+            organisers=config.organisers,
+            snap=config.snap,
+            conferences=self.conferences,
+            fallback=self.signaling.admission,
+            other_verifier=self.verifier,
+        )
+        self.signaling.admission = self.scheduling.admission
+        #: PIN lookup for the SIP gateway (snapconf.dialin.directory.ConferenceDirectory)
+        self.directory = self.scheduling.directory
+        # -- end issue 5
         self.metric_sources: list[Callable[[], list[str]]] = []
         self.http_app = self._make_app()
         self._runner: web.AppRunner | None = None
@@ -63,6 +80,7 @@ class Server:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/ws", self.signaling.handle)
         app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+        self.scheduling.register(app)  # issue 5: /api/v1 and /organisateur/, before /{room}
         app.router.add_get("/", self._index)
         app.router.add_get("/{room}", self._room)
         return app
@@ -88,6 +106,7 @@ class Server:
         return web.FileResponse(STATIC_DIR / "room.html")
 
     async def start(self) -> None:
+        await self.scheduling.start()  # issue 5: open the store (migrations), lifecycle
         await self.media.start()
         self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -113,6 +132,7 @@ class Server:
         self.conferences.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.scheduling.close()  # issue 5
         await self.media.close()
 
 

@@ -15,10 +15,13 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapconf.api.config import ApiConfig, OrganisersConfig, SnapConfig  # issue 5: scheduling
 from snapconf.conference import SfuConfig
+from snapconf.media.mixer import MixerConfig
 from snapconf.media.server import MediaConfig
 from snapconf.signaling.auth import AuthConfig
 from snapconf.signaling.session import SignalingConfig
+from snapconf.store import StoreConfig  # issue 5: scheduling
 
 
 class ConfigError(ValueError):
@@ -51,6 +54,12 @@ class Config:
     signaling: SignalingConfig = field(default_factory=SignalingConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mixer: MixerConfig = field(default_factory=MixerConfig)
+    # issue 5: bookings, their API and pages
+    store: StoreConfig = field(default_factory=StoreConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    organisers: OrganisersConfig = field(default_factory=OrganisersConfig)
+    snap: SnapConfig = field(default_factory=SnapConfig)
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:
@@ -114,10 +123,15 @@ def apply(config: Config, values: dict[str, Any], origin: str) -> None:
             raise ConfigError(f"{origin}: [{section_name}] is not a table")
         hints = typing.get_type_hints(type(section))
         known = {f.name for f in dataclasses.fields(section)}
+        changes = {}
         for key, value in section_values.items():
             if key not in known:
                 raise ConfigError(f"{origin}: unknown setting {section_name}.{key}")
-            setattr(section, key, _convert(value, hints[key], f"{section_name}.{key}"))
+            changes[key] = _convert(value, hints[key], f"{section_name}.{key}")
+        try:  # replace() also runs a frozen section's own checks (__post_init__)
+            setattr(config, section_name, dataclasses.replace(section, **changes))
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
 
 
 def load(path: str | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -18,6 +18,10 @@
     │   ├── AuthExpired              auth_expired
     │   └── RoomMismatch             room_mismatch
     ├── RoomFull                     room_full
+    ├── ConferenceNotFound           conference_not_found     (booked rooms)
+    ├── ConferenceNotStarted         conference_not_started
+    ├── ConferenceEnded              conference_ended
+    ├── ConferenceCancelled          conference_cancelled
     └── BadSdp                       bad_sdp
 
 Anything else that escapes a handler is reported as ``internal`` and logged.
@@ -98,3 +102,19 @@ class RoomFull(SnapconfError):
 
 class BadSdp(SnapconfError):
     code = "bad_sdp"
+
+
+class ConferenceNotFound(SnapconfError):
+    code = "conference_not_found"
+
+
+class ConferenceNotStarted(SnapconfError):
+    code = "conference_not_started"
+
+
+class ConferenceEnded(SnapconfError):
+    code = "conference_ended"
+
+
+class ConferenceCancelled(SnapconfError):
+    code = "conference_cancelled"
