@@ -92,6 +92,8 @@ class WebRtcTransport:
         self.max_incoming_bitrate = server.config.max_incoming_bitrate
         self._on_close = on_close
         self.on_connected: Callable[[WebRtcTransport], None] | None = None
+        #: DTLS datagrams that came before the remote fingerprint, replayed once it is known
+        self._early_dtls: list[tuple[bytes, Address]] = []
         #: the socket's sendto for the selected address (the socket it arrived on)
         self._sendto: Callable[[bytes, Address], None] | None = None
         server.register(self)
@@ -103,6 +105,9 @@ class WebRtcTransport:
             raise ValueError("DTLS fingerprint changed during the session")
         self.remote_ufrag = ufrag
         self.remote_fingerprints = fingerprints
+        early, self._early_dtls = self._early_dtls, []
+        for data, addr in early:  # a ClientHello that beat the browser's answer here
+            self.on_dtls(data, addr)
 
     @property
     def connected(self) -> bool:
@@ -128,7 +133,11 @@ class WebRtcTransport:
         self.last_received = self.server.clock()
         if self.dtls is None:
             if not self.remote_fingerprints:
-                self.server.count_drop("dtls_before_sdp")
+                # the browser's answer (with its fingerprint) may still be on its way
+                if len(self._early_dtls) < 8:
+                    self._early_dtls.append((data, addr))
+                else:
+                    self.server.count_drop("dtls_before_sdp")
                 return
             self.dtls = DtlsSession(self.certificate, self.remote_fingerprints, self._send_raw)
         try:
