@@ -1,1 +1,43 @@
-"""snapconf.dialin."""
+"""snapconf.dialin: the SIP dial-in gateway (issue 4).
+
+An asyncio SIP user agent server of our own (RFC 3261 over UDP, TCP and optionally TLS), a
+French IVR asking for the conference PIN (RFC 4733 or SIP INFO digits) and the phone leg that
+joins the audio bridge. The lead wires it in ``snapconf serve``::
+
+    gateway = SipGateway(SipConfig(...), directory, bridge, clock)
+    await gateway.start()
+    ...
+    await gateway.close()
+
+``directory`` is a :class:`ConferenceDirectory` (PIN -> conference; the scheduling issue
+implements it, :class:`StaticConferenceDirectory` serves the config meanwhile) and ``bridge`` a
+:class:`ConferenceBridge` (joins a call to the conference's mixer, returning a
+:class:`PhoneLeg`).
+"""
+
+from snapconf.dialin.bridge import ConferenceBridge, ConferenceFull, PhoneLeg, mask_number
+from snapconf.dialin.config import SipConfig, SipTimers
+from snapconf.dialin.directory import (
+    ConferenceDirectory,
+    ConferenceEntry,
+    ConferenceState,
+    StaticConferenceDirectory,
+)
+from snapconf.dialin.gateway import SipGateway
+from snapconf.dialin.message import Limits, SipParseError
+
+__all__ = [
+    "ConferenceBridge",
+    "ConferenceDirectory",
+    "ConferenceEntry",
+    "ConferenceFull",
+    "ConferenceState",
+    "Limits",
+    "PhoneLeg",
+    "SipConfig",
+    "SipGateway",
+    "SipParseError",
+    "SipTimers",
+    "StaticConferenceDirectory",
+    "mask_number",
+]

@@ -72,39 +72,42 @@ class SessionTimer:
     def negotiate(
         cls, request: SipRequest, default: int, min_se: int
     ) -> SessionTimer | int | None:
-        """The timer for ``request``; an int is the Min-SE to send in a 422 (section 9);
-        None when the UAC does not support session timers."""
+        """The timer for ``request`` (RFC 4028 section 9); an int is the Min-SE to send in a
+        422; None when neither side asked for session timers.
+
+        We may lower the interval to ``default`` (never below Min-SE) and keep the refresher
+        the UAC chose; if it chose none, it refreshes when it supports timers, else we do.
+        """
         se_header = request.headers.get("Session-Expires")
         supported = {
             t.strip().lower()
             for name in ("Supported", "Require")
+            if request.headers.get(name)
             for t in request.headers.get_list(name)
-        } if (request.headers.get("Supported") or request.headers.get("Require")) else set()
+        }
+        uac_supports = "timer" in supported
         if se_header is None:
-            if "timer" not in supported:
-                return None
-            return cls(default, "uac")
+            return cls(default, "uac") if uac_supports else None
         value, _, params = se_header.partition(";")
         value = value.strip()
-        if not value.isdigit():
+        if not value.isdigit() or len(value) > 10:
             raise SipParseError("bad Session-Expires")
         interval = int(value)
         if interval < min_se:
             return min_se
         m = re.search(r"refresher\s*=\s*(uac|uas)", params, re.IGNORECASE)
-        refresher = m.group(1).lower() if m else "uac"
-        if "timer" not in supported:
-            # RFC 4028 section 9: the UAC cannot refresh, so the UAS must; we do not send
-            # refreshes, so we only watch (refresher stays uac's job if it did refresh)
-            refresher = "uas"
-        return cls(min(interval, max(default, min_se)) if interval > default else interval,
-                   refresher)
+        if m is not None and (m.group(1).lower() == "uas" or uac_supports):
+            refresher = m.group(1).lower()
+        else:
+            refresher = "uac" if uac_supports else "uas"
+        return cls(max(min(interval, default), min_se), refresher)
 
     def headers(self) -> list[tuple[str, str]]:
-        return [
-            ("Session-Expires", f"{self.interval};refresher={self.refresher}"),
-            ("Require", "timer"),
-        ]
+        """Section 9: ``Require: timer`` only when the UAC is the refresher."""
+        out = [("Session-Expires", f"{self.interval};refresher={self.refresher}")]
+        if self.refresher == "uac":
+            out.append(("Require", "timer"))
+        return out
 
 
 class Call:
@@ -322,7 +325,10 @@ class Call:
         self._ack_event.set()
         if self.state is CallState.ANSWERED:
             self.state = CallState.CONFIRMED
+            self._last_refresh = self.clock.now()
             self.spawn(self._ivr(), "ivr")
+            if self.timer is not None and self.timer.refresher == "uas":
+                self.spawn(self._refresh_loop(), "refresh")
 
     def retransmit_2xx(self) -> bool:
         """A retransmitted INVITE while the 2xx is unacknowledged: send the 2xx again."""
@@ -415,12 +421,18 @@ class Call:
             if changed:
                 self.sdp_version += 1
             self.gw.stats["reoffers"] += 1
+        had_refresh_loop = self.timer is not None and self.timer.refresher == "uas"
         self.timer = timer
         self._last_refresh = self.clock.now()
+        if timer is not None and timer.refresher == "uas" and not had_refresh_loop:
+            self.spawn(self._refresh_loop(), "refresh")
         extra = [("Allow", ALLOW), ("Supported", "timer")]
         if timer is not None:
             extra += timer.headers()
-        ok = self.response(request, 200, "OK", body=self.answer_sdp(), extra=extra)
+        # an UPDATE without an offer gets no SDP (RFC 3311 section 5.2); a re-INVITE without
+        # one gets our SDP as the offer, answered in the ACK (RFC 3261 section 14.2)
+        body = self.answer_sdp() if request.body or request.method == "INVITE" else b""
+        ok = self.response(request, 200, "OK", body=body, extra=extra)
         if request.method == "INVITE":
             self.spawn(self._send_2xx_until_ack(tx, ok, request.cseq.number), "re2xx")
         else:
@@ -455,7 +467,13 @@ class Call:
         try:
             deadline = self.clock.now()
             for name in names:
-                for payload in self.gw.prompts.frames(name, codec.name, ptime):
+                frames = self.gw.prompts.cached(name, codec.name, ptime)
+                if frames is None:  # encoding takes milliseconds: keep it off the loop
+                    frames = await asyncio.to_thread(
+                        self.gw.prompts.frames, name, codec.name, ptime
+                    )
+                    deadline = max(deadline, self.clock.now())
+                for payload in frames:
                     if interruptible and not self.digits.empty():
                         return False
                     if self.ended:
@@ -507,12 +525,18 @@ class Call:
     # -- IVR -------------------------------------------------------------------------------
 
     async def _ivr(self) -> None:
+        """Welcome, then up to ``pin_attempts`` PINs.
+
+        Failed PINs are counted per caller (number, or source address when anonymous): a
+        growing delay before "wrong code", then a temporary lock-out. A wrong PIN names no
+        conference, so the conference side is counted per number dialed (a conference's
+        access line): it adds a growing delay to wrong attempts only, never a lock-out, which
+        would let anyone lock every caller of that line out.
+        """
         gw = self.gw
         caller_key = f"caller:{self.caller_number or self.source.host}"
-        access_key = f"conference:{self.dialed}"
-        if gw.pin_failures.locked(caller_key, self.clock.now()) or gw.access_failures.locked(
-            access_key, self.clock.now()
-        ):
+        access_key = f"dialed:{self.dialed}"
+        if gw.pin_failures.locked(caller_key, self.clock.now()):
             gw.stats["pin_lockouts"] += 1
             await self.play(["too_many"])
             self.hangup("locked out")
@@ -618,7 +642,7 @@ class Call:
                     self.gw.stats["rtp_timeouts"] += 1
                     self.hangup("RTP timeout")
                     return
-            if self.timer is not None:
+            if self.timer is not None and self.timer.refresher == "uac":
                 limit = self.timer.interval - min(32, self.timer.interval / 3)
                 if now - self._last_refresh > limit:
                     self.gw.stats["session_timer_expired"] += 1
@@ -657,10 +681,16 @@ class Call:
         self._ack_event.set()
         self.gw.forget_call(self)
 
-    def build_bye(self) -> tuple[SipRequest, tuple[str, int], str]:
-        """Our BYE (section 12.2.1.1): remote target, route set, next local CSeq.
-        Returns the request, its destination and its branch."""
-        self.local_cseq += 1
+    def build_request(
+        self, method: str, body: bytes = b"", content_type: str | None = None,
+        cseq: int | None = None, branch: str | None = None,
+    ) -> tuple[SipRequest, tuple[str, int], str]:
+        """A request inside the dialog (section 12.2.1.1): remote target, route set, the next
+        local CSeq (or ``cseq``, for an ACK). Returns the request, its destination and its
+        branch."""
+        if cseq is None:
+            self.local_cseq += 1
+            cseq = self.local_cseq
         target = self.remote_target
         routes = list(self.route_set)
         request_uri = target
@@ -673,7 +703,7 @@ class Call:
                 request_uri = first
                 routes = [*routes[1:], f"<{target}>"]
                 next_hop = first
-        branch = "z9hG4bK" + secrets.token_hex(8)
+        branch = branch or "z9hG4bK" + secrets.token_hex(8)
         transport = self.source.transport
         port = self.gw.port_for(transport)
         h = Headers()
@@ -683,10 +713,19 @@ class Call:
         h.add("From", f"{self.local_uri};tag={self.local_tag}")
         h.add("To", self.remote_uri)
         h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{self.local_cseq} BYE")
+        h.add("CSeq", f"{cseq} {method}")
         for route in routes:
             h.add("Route", route)
-        request = SipRequest("BYE", request_uri, h, validate=False)
+        if method in ("INVITE", "UPDATE"):
+            h.add("Contact", self._contact())
+            h.add("Allow", ALLOW)
+            h.add("Supported", "timer")
+            if self.timer is not None:
+                for name, value in self.timer.headers():
+                    h.add(name, value)
+        if content_type:
+            h.add("Content-Type", content_type)
+        request = SipRequest(method, request_uri, h, body, validate=False)
         dest = self.dest
         try:
             hop = SipUri.parse(next_hop)
@@ -699,6 +738,46 @@ class Call:
             if routes or host == self.source.host:
                 dest = (host, hop.port or (5061 if transport == "TLS" else 5060))
         return request, dest, branch
+
+    def build_bye(self) -> tuple[SipRequest, tuple[str, int], str]:
+        """Our BYE (section 15.1.1)."""
+        return self.build_request("BYE")
+
+    def build_ack(self, invite_cseq: int) -> tuple[SipRequest, tuple[str, int], str]:
+        """The ACK of a 2xx to our re-INVITE (section 13.2.2.4): a new transaction, the
+        INVITE's CSeq number."""
+        return self.build_request("ACK", cseq=invite_cseq)
+
+    async def _refresh_loop(self) -> None:
+        """RFC 4028 section 10 when we are the refresher: refresh at half the interval, with
+        UPDATE if the peer allows it (no SDP), else with a re-INVITE carrying our same SDP."""
+        allow = {m.strip().upper() for m in self.invite.headers.get_list("Allow")} if (
+            self.invite.headers.get("Allow")) else set()
+        while not self.ended and self.timer is not None and self.timer.refresher == "uas":
+            await self.clock.sleep_until(self._last_refresh + self.timer.interval / 2)
+            if self.ended or self.timer is None or self.timer.refresher != "uas":
+                return
+            if self._pending_2xx is not None:  # their re-INVITE in progress: retry soon
+                await self.clock.sleep_until(self.clock.now() + 1.0)
+                continue
+            if "UPDATE" in allow:
+                request, dest, branch = self.build_request("UPDATE")
+            else:
+                request, dest, branch = self.build_request(
+                    "INVITE", self.answer_sdp(), "application/sdp")
+            status = await self.gw.send_request(self, request, dest, branch)
+            self.gw.stats["session_refreshes_sent"] += 1
+            if 200 <= status < 300:
+                self._last_refresh = self.clock.now()
+            elif status == 491:  # glare: section 14.1, retry after 2.1 to 4 s
+                await self.clock.sleep_until(self.clock.now() + random.uniform(2.1, 4.0))
+                self._last_refresh = self.clock.now() - self.timer.interval / 2
+            elif status == 422 or (500 <= status < 600 and status != 503):
+                continue
+            else:  # 481, 408 (timeout), anything else: the dialog is gone
+                self.gw.stats["session_refresh_failed"] += 1
+                self.hangup(f"session refresh failed ({status})")
+                return
 
 
 def split_first(value: str) -> str:

@@ -64,28 +64,33 @@ class SipConfig:
     """RFC 4028: session interval we accept by default, in seconds."""
     min_se: int = 90
     """RFC 4028 section 5: smallest Session-Expires we accept (else 422)."""
+    max_tcp_connections: int = 1024
+    """Open TCP/TLS connections beyond which new ones are closed at once (each listener)."""
     max_calls: int = 500
     """Concurrent calls beyond which INVITEs get 503 with ``Retry-After``."""
     retry_after: int = 30
     """Seconds in the ``Retry-After`` of 503 responses."""
     request_rate: float = 50.0
     request_burst: float = 100.0
-    """Token bucket per source address for every request (requests per second and burst)."""
+    """Token bucket per source address for every request (requests per second and burst);
+    allowlisted trunks, which carry every caller from one address, are exempt."""
     invite_rate: float = 5.0
     invite_burst: float = 10.0
-    """Tighter token bucket per source address for INVITEs."""
+    """Tighter token bucket per source address for INVITEs (same exemption)."""
     allowlist: tuple[str, ...] = ()
     """Trunk addresses or networks (``192.0.2.0/24``); if not empty, others are silently
-    dropped."""
+    dropped. Allowlisted peers get a ``Server`` header and a 400 for malformed requests."""
     pin_attempts: int = 3
     """Wrong PINs per call before "too many attempts, goodbye"."""
     first_digit_timeout: float = 10.0
     inter_digit_timeout: float = 5.0
     lockout_threshold: int = 10
-    """Failed PINs per caller number (or per conference) before a temporary lock-out."""
+    """Failed PINs per caller number (its source address when anonymous) within
+    ``failure_window`` before a temporary lock-out of ``lockout_seconds``."""
     lockout_seconds: float = 300.0
     failure_delay: float = 1.0
-    """Extra delay before "wrong code" grows by this many seconds per recent failure."""
+    """The delay before "wrong code" grows by this many seconds per recent failure of the
+    caller, plus a fifth of that per recent failure on the number dialed (capped at 10 s)."""
     failure_window: float = 600.0
     """Failures older than this are forgotten."""
     user_agent: str = "snapconf"
@@ -97,6 +102,8 @@ class SipConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
             raise ValueError("sip.port is not a valid port")
+        if not 0 <= self.tls_port < 65536:
+            raise ValueError("sip.tls_port is not a valid port")
         if not 0 < self.rtp_port_min <= self.rtp_port_max < 65535:
             raise ValueError("sip.rtp_port_min/rtp_port_max is not a valid port range")
         if self.ptime not in (10, 20, 30, 40, 60):
@@ -105,6 +112,8 @@ class SipConfig:
             raise ValueError("sip.max_calls is negative")
         if self.min_se < 90:
             raise ValueError("sip.min_se is below 90 (RFC 4028 section 4)")
+        if self.session_expires < self.min_se:
+            raise ValueError("sip.session_expires is below sip.min_se")
         for name in ("request_rate", "request_burst", "invite_rate", "invite_burst"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"sip.{name} must be positive")

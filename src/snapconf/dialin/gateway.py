@@ -22,12 +22,13 @@ import logging
 import secrets
 import ssl
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.dialin.bridge import ConferenceBridge
-from snapconf.dialin.call import ALLOW, Call, CallState, SessionTimer
+from snapconf.dialin.call import ALLOW, Call, SessionTimer
 from snapconf.dialin.config import SipConfig
 from snapconf.dialin.directory import ConferenceDirectory
 from snapconf.dialin.message import (
@@ -49,8 +50,25 @@ __all__ = ["SipGateway"]
 
 log = logging.getLogger(__name__)
 
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "PRACK", "REGISTER",
+    "SUBSCRIBE", "NOTIFY", "MESSAGE", "PUBLISH", "REFER",
+})
+"""Methods counted by name in :attr:`SipGateway.stats` (others as ``request_other``, so a
+peer cannot grow the counters without bound)."""
+
 SUPPORTED_OPTIONS = frozenset({"timer"})
 """Option tags we support in ``Require`` (RFC 3261 section 8.2.2.3); 100rel is not one."""
+
+
+def _warning(code: int, exc: Exception) -> str:
+    """A Warning header value (RFC 3261 section 20.43) with a safe quoted text."""
+    text = "".join(c for c in str(exc) if c.isprintable()).replace('"', "'").replace("\\", "/")
+    return f'{code} snapconf "{text[:100]}"'
+
+
+def _returning(listener: UdpListener) -> Callable[[], UdpListener]:
+    return lambda: listener
 
 
 @dataclass
@@ -63,6 +81,7 @@ class _ServerTransaction:
     dest: tuple[str, int]
     request: SipRequest
     trusted: bool
+    created: float = 0.0
     last_response: bytes | None = None
     status: int = 0
     expires: float | None = None
@@ -97,9 +116,10 @@ class SipGateway:
             step=config.failure_delay,
             window=config.failure_window,
         )
+        # per number dialed: only the delay is used (see Call._ivr), so no threshold
         self.access_failures = PinFailures(
-            threshold=config.lockout_threshold * 5,
-            lockout=config.lockout_seconds,
+            threshold=2**31,
+            lockout=0.0,
             step=config.failure_delay,
             window=config.failure_window,
         )
@@ -107,7 +127,8 @@ class SipGateway:
         self.rtp_host = config.rtp_host or config.host
         self.calls: dict[tuple[str, str], Call] = {}
         self._transactions: dict[tuple[str, str, str], _ServerTransaction] = {}
-        self._client_tx: dict[str, asyncio.Future[int]] = {}
+        self._client_tx: dict[str, asyncio.Future[SipResponse]] = {}
+        self._invite_calls: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._udp: UdpListener | None = None
         self._tcp: TcpListener | None = None
@@ -117,6 +138,7 @@ class SipGateway:
         self.tls_port = 0
         self._started = False
         self._closed = False
+        self._warm: asyncio.Future[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -127,21 +149,43 @@ class SipGateway:
         self._started = True
         loop = asyncio.get_running_loop()
         c = self.config
-        udp = UdpListener(self._on_message, c.limits)
-        await loop.create_datagram_endpoint(lambda: udp, local_addr=(c.host, c.port))
-        self._udp = udp
-        self.udp_port = udp.port
-        if c.tcp:
-            self._tcp = TcpListener(self._on_message, c.limits)
-            self.tcp_port = await self._tcp.start(c.host, self.udp_port)
+        for attempt in range(20):
+            udp = UdpListener(self._on_message, c.limits)
+            await loop.create_datagram_endpoint(_returning(udp), local_addr=(c.host, c.port))
+            self._udp = udp
+            self.udp_port = udp.port
+            if not c.tcp:
+                break
+            self._tcp = TcpListener(self._on_message, c.limits, admit=self._admit_connection,
+                                    max_connections=c.max_tcp_connections)
+            try:
+                self.tcp_port = await self._tcp.start(c.host, self.udp_port)
+                break
+            except OSError:
+                # port 0 picked a UDP port whose TCP twin is taken: pick another pair
+                if udp.transport is not None:
+                    udp.transport.close()
+                if c.port != 0 or attempt == 19:
+                    raise
         if c.tls_cert and c.tls_key:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(c.tls_cert, c.tls_key)
-            self._tls = TcpListener(self._on_message, c.limits, ctx)
+            self._tls = TcpListener(self._on_message, c.limits, ctx, admit=self._admit_connection,
+                                    max_connections=c.max_tcp_connections)
             self.tls_port = await self._tls.start(c.host, c.tls_port)
         self._spawn(self._sweeper())
+        # encode the prompts for our codecs in a thread now, not on the loop at the first call
+        self._warm = asyncio.ensure_future(asyncio.to_thread(self.prompts.warm, c.codecs, c.ptime))
+        self._tasks.add(self._warm)
+        self._warm.add_done_callback(self._tasks.discard)
         log.info("SIP gateway on %s:%d (UDP%s)", c.host, self.udp_port,
                  ", TCP" if c.tcp else "")
+
+    async def prompts_ready(self) -> None:
+        """Wait until every prompt is encoded for every configured codec (tests and benchmarks
+        wait for it so the encoding thread does not compete with the first calls)."""
+        if self._warm is not None:
+            await asyncio.shield(self._warm)
 
     async def close(self) -> None:
         """Hang up every call (BYE), stop listening; idempotent."""
@@ -150,6 +194,7 @@ class SipGateway:
         self._closed = True
         for call in list(self.calls.values()):
             call.hangup("gateway closing")
+        await asyncio.sleep(0)  # let the BYE transactions start (and send)
         if self._client_tx:
             # give the BYEs a moment to get their 200 before the sockets close
             pending = list(self._client_tx.values())
@@ -179,11 +224,23 @@ class SipGateway:
         while True:
             await self.clock.sleep_until(self.clock.now() + 1.0)
             now = self.clock.now()
+            stale = 128 * self.config.timers.t1
             for key, tx in list(self._transactions.items()):
-                if tx.expires is not None and tx.expires <= now:
+                # a transaction never answered (its request failed half-way) or whose call
+                # is over is forgotten too, so nothing accumulates
+                abandoned = tx.expires is None and now - tx.created > stale and (
+                    tx.call is None or tx.call.ended
+                )
+                if abandoned or (tx.expires is not None and tx.expires <= now):
                     del self._transactions[key]
                     for task in tx.tasks:
                         task.cancel()
+
+    def _admit_connection(self, host: str) -> bool:
+        if self.allowlist.enabled and host not in self.allowlist:
+            self.stats["tcp_refused_not_allowed"] += 1
+            return False
+        return True
 
     def port_for(self, transport: str) -> int:
         if transport == "TLS":
@@ -241,17 +298,21 @@ class SipGateway:
 
     def send_bye(self, call: Call) -> None:
         request, dest, branch = call.build_bye()
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._client_tx[branch] = fut
         self.stats["bye_sent"] += 1
-        self._spawn(self._bye_transaction(call, bytes(request), dest, branch, fut))
+        self._spawn(self.send_request(call, request, dest, branch))
 
-    async def _bye_transaction(
-        self, call: Call, data: bytes, dest: tuple[str, int], branch: str,
-        fut: asyncio.Future[int],
-    ) -> None:
-        """Non-INVITE client transaction (section 17.1.2): Timer E retransmissions until a
-        final response, Timer F after 64*T1."""
+    async def send_request(
+        self, call: Call, request: SipRequest, dest: tuple[str, int], branch: str
+    ) -> int:
+        """Send an in-dialog request as a client transaction (section 17.1): retransmitted
+        at T1 doubling (to T2 for non-INVITE) over UDP until a final response, given up after
+        64*T1 (Timers B/F, reported as 408). A 2xx to INVITE is ACKed, again on each
+        retransmission of it (section 13.2.2.4). Returns the final status."""
+        fut: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+        self._client_tx[branch] = fut
+        if request.method == "INVITE":
+            self._invite_calls[branch] = call
+        data = bytes(request)
         t1, t2 = self.config.timers.t1, self.config.timers.t2
         source = call.source
         try:
@@ -260,11 +321,11 @@ class SipGateway:
                     try:
                         conn = await self._tcp.connect(*dest)
                     except OSError:
-                        self.stats["bye_failed"] += 1
-                        return
+                        self.stats["request_failed"] += 1
+                        return 503
                     source = Source("TCP", dest[0], dest[1], conn)
                 else:
-                    return
+                    return 503
             self.send_to(source, dest, data)
             interval = t1
             start = self.clock.now()
@@ -279,13 +340,21 @@ class SipGateway:
                     break
                 if not source.stream:
                     self.send_to(source, dest, data)
-                interval = min(interval * 2, t2)
+                interval = interval * 2 if request.method == "INVITE" else min(interval * 2, t2)
             if not fut.done():
-                self.stats["bye_timeouts"] += 1
+                self.stats[f"{request.method.lower()}_timeouts"] += 1
+                return 408
+            return fut.result().status
         finally:
             self._client_tx.pop(branch, None)
             if not fut.done():
                 fut.cancel()
+            if request.method == "INVITE":
+                # keep answering retransmitted 2xx with ACKs for a while (Timer D spirit)
+                self._loop_later(64 * t1, lambda: self._invite_calls.pop(branch, None))
+
+    def _loop_later(self, delay: float, callback: Callable[[], object]) -> None:
+        asyncio.get_running_loop().call_later(delay, callback)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -299,7 +368,8 @@ class SipGateway:
             self.stats["keepalives"] += 1  # RFC 5626 CRLF keep-alive
             return
         now = self.clock.now()
-        if not self.request_limiter.allow(source.host, now):
+        # allowlisted trunks carry every caller from one address: they are not rate limited
+        if not trusted and not self.request_limiter.allow(source.host, now):
             self.stats["dropped_rate"] += 1
             return
         try:
@@ -322,10 +392,16 @@ class SipGateway:
                 self._best_effort_400(data, source, str(exc))
 
     def _on_response(self, response: SipResponse) -> None:
-        branch = response.vias[0].branch if response.vias else None
-        fut = self._client_tx.get(branch or "")
+        branch = (response.vias[0].branch if response.vias else None) or ""
+        fut = self._client_tx.get(branch)
         if fut is not None and response.status >= 200 and not fut.done():
-            fut.set_result(response.status)
+            fut.set_result(response)
+        call = self._invite_calls.get(branch)
+        if call is not None and response.cseq.method == "INVITE" and (
+            200 <= response.status < 300
+        ):
+            ack, dest, _ = call.build_ack(response.cseq.number)
+            self.send_to(call.source, dest, bytes(ack))
 
     def _response_dest(self, request: SipRequest, source: Source) -> tuple[str, int]:
         """RFC 3261 section 18.2.2 with RFC 3581: answer the source address, at the source
@@ -375,7 +451,8 @@ class SipGateway:
         )
 
     def _on_request(self, request: SipRequest, source: Source, trusted: bool) -> None:
-        self.stats[f"request_{request.method}"] += 1
+        known = request.method in KNOWN_METHODS
+        self.stats[f"request_{request.method if known else 'other'}"] += 1
         self._stamp_via(request, source)
         dest = self._response_dest(request, source)
         method = request.method
@@ -394,7 +471,7 @@ class SipGateway:
                     return
                 self.send_to(source, dest, existing.last_response)
             return
-        tx = _ServerTransaction(key, method, source, dest, request, trusted)
+        tx = _ServerTransaction(key, method, source, dest, request, trusted, self.clock.now())
         self._transactions[key] = tx
         if request.version != "SIP/2.0":
             self.respond(tx, make_response(request, 505, "Version Not Supported"))
@@ -486,15 +563,10 @@ class SipGateway:
 
     def _on_invite(self, invite: SipRequest, tx: _ServerTransaction, trusted: bool) -> None:
         now = self.clock.now()
-        if not self.invite_limiter.allow(tx.source.host, now):
+        if not trusted and not self.invite_limiter.allow(tx.source.host, now):
+            # silently dropped; forgotten so retransmissions are re-evaluated (and re-limited)
             self.stats["invite_rate_limited"] += 1
-            if trusted:
-                self.respond(tx, make_response(invite, 503, "Service Unavailable",
-                                               to_tag=self._tag(),
-                                               extra=[("Retry-After", "5")]))
-            else:
-                # forget it so retransmissions are re-evaluated (and re-limited)
-                tx.expires = now
+            tx.expires = now
             return
         if len(self.calls) >= self.config.max_calls or self._closed:
             self.stats["calls_rejected_full"] += 1
@@ -519,9 +591,14 @@ class SipGateway:
             self.stats["sdp_refused"] += 1
             self.respond(tx, make_response(invite, 488, "Not Acceptable Here",
                                            to_tag=self._tag(),
-                                           extra=[("Warning", f'304 snapconf "{exc}"')]))
+                                           extra=[("Warning", _warning(304, exc))]))
             return
-        call = Call(self, invite, tx.source, tx.dest, offer, negotiated, timer)
+        try:
+            call = Call(self, invite, tx.source, tx.dest, offer, negotiated, timer)
+        except SipParseError as exc:  # a Contact or Request-URI we cannot use
+            self.respond(tx, make_response(invite, 400, "Bad Request", to_tag=self._tag(),
+                                           extra=[("Warning", _warning(399, exc))]))
+            return
         call.invite_tx = tx
         tx.call = call
         self.calls[call.key] = call
@@ -596,5 +673,3 @@ class SipGateway:
                 conns |= listener.connections
         return conns
 
-
-_ = CallState  # re-exported for callers inspecting call.state

@@ -74,6 +74,16 @@ class PromptLibrary:
     def duration(self, name: str) -> float:
         return len(self.pcm(name)) / PROMPT_RATE
 
+    def cached(self, name: str, codec: str, ptime: int = 20) -> list[bytes] | None:
+        """The encoded frames if already encoded, else None (never encodes)."""
+        return self._frames.get((name, codec.lower(), ptime))
+
+    def warm(self, codecs: tuple[str, ...], ptime: int = 20) -> None:
+        """Encode every prompt for ``codecs`` (run it in a thread: this takes a while)."""
+        for codec in codecs:
+            for name in PROMPT_NAMES:
+                self.frames(name, codec, ptime)
+
     def frames(self, name: str, codec: str, ptime: int = 20) -> list[bytes]:
         """The prompt as RTP payloads of ``ptime`` ms for ``codec``."""
         key = (name, codec.lower(), ptime)

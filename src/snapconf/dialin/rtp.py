@@ -14,6 +14,7 @@ import logging
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -74,28 +75,30 @@ def parse_rtp_header(data: bytes) -> RtpHeader:
 class DtmfReceiver:
     """RFC 4733 telephone-event decoder: one digit per event, at its end packet.
 
-    The end packet is sent three times (section 2.5.1.4); repeats carry the same timestamp and
-    are dropped. A packet with the marker bit (section 2.5.1.2), or a new timestamp, starts a
-    new event even with the timestamp of the previous one (a replayed capture).
+    The end packet is sent three times (section 2.5.1.4); repeats carry the event's timestamp
+    and are dropped. The timestamps of the last few reported events are remembered, so a late
+    repeat still counts as one even if the next event's packets came in between (a sender
+    whose events overlap). A packet with the marker bit starts a new event (section 2.5.1.2)
+    even on a timestamp already seen (a replayed capture).
     """
+
+    HISTORY = 8
 
     def __init__(self, on_digit: Callable[[str], None]) -> None:
         self._on_digit = on_digit
-        self._timestamp: int | None = None
-        self._reported = False
+        self._reported: deque[int] = deque(maxlen=self.HISTORY)
 
     def receive(self, marker: bool, timestamp: int, payload: bytes) -> None:
         if len(payload) < 4:
             return
         event, flags = payload[0], payload[1]
-        end = bool(flags & 0x80)
-        if timestamp != self._timestamp or (marker and self._reported):
-            self._timestamp = timestamp
-            self._reported = False
-        if end and not self._reported:
-            self._reported = True
-            if event < len(DTMF_EVENTS):
-                self._on_digit(DTMF_EVENTS[event])
+        if marker and timestamp in self._reported:
+            self._reported.remove(timestamp)
+        if not flags & 0x80 or timestamp in self._reported:
+            return
+        self._reported.append(timestamp)
+        if event < len(DTMF_EVENTS):
+            self._on_digit(DTMF_EVENTS[event])
 
 
 def parse_dtmf_relay(body: bytes) -> str | None:

@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.dialin.message import (
-    SipParseError,
     SipRequest,
     SipResponse,
     StreamFramer,
     parse_message,
 )
 from snapconf.dialin.rtp import parse_rtp_header
-from snapconf.clock import Clock
 from snapconf.media.codecs import get_codec
 from snapconf.media.mixer import Mixer, MixerConfig, MixerInput
 
@@ -169,8 +168,9 @@ class MixerLeg:
 
     def __init__(self, bridge: MixerBridge, conference_id: str, leg_id: str, mixer: Mixer,
                  inp: MixerInput, caller_display: str, masked_number: str,
-                 on_end: Callable[[str], None]) -> None:
+                 on_end: Callable[[str], None], codec: str = "") -> None:
         self.bridge = bridge
+        self.codec = codec
         self.conference_id = conference_id
         self.id = leg_id
         self.mixer = mixer
@@ -226,7 +226,7 @@ class MixerBridge:
     ) -> MixerLeg:
         mixer = self.mixers.get(conference_id)
         if mixer is None:
-            mixer = Mixer(self.config, self.clock)
+            mixer = Mixer(self.config, self.clock or SYSTEM_CLOCK)
             mixer.start()
             self.mixers[conference_id] = mixer
         self._n += 1
@@ -235,7 +235,7 @@ class MixerBridge:
         mixer.add_output(leg_id, codec, payload_type, secrets.randbits(32), send_rtp,
                          own_input_id=leg_id)
         leg = MixerLeg(self, conference_id, leg_id, mixer, inp, caller_display, masked_number,
-                       on_end)
+                       on_end, codec)
         self.legs.append(leg)
         return leg
 
@@ -244,7 +244,8 @@ class MixerBridge:
 
     async def close(self) -> None:
         for mixer in self.mixers.values():
-            await mixer.close()
+            mixer.close()
+            await mixer.wait_closed()
         self.mixers.clear()
 
 
@@ -504,5 +505,3 @@ class TestPhone:
             n += 1
         return n
 
-
-_ = SipParseError

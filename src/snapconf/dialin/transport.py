@@ -85,7 +85,9 @@ class TcpConnection(asyncio.Protocol):
         transport_name: str,
         on_close: Callable[[TcpConnection], None],
         idle_timeout: float = 600.0,
+        admit: Callable[[TcpConnection], bool] | None = None,
     ) -> None:
+        self._admit = admit
         self._on_message = on_message
         self._framer = StreamFramer(limits)
         self._name = transport_name
@@ -95,11 +97,16 @@ class TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.closed = False
+        self.refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
+        if self._admit is not None and not self._admit(self):
+            self.refused = True
+            self.transport.abort()
+            return
         self._touch()
 
     def _touch(self) -> None:
@@ -108,6 +115,8 @@ class TcpConnection(asyncio.Protocol):
         self._idle = asyncio.get_running_loop().call_later(self._idle_timeout, self.close)
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
         self._touch()
         try:
             messages = self._framer.feed(data)
@@ -145,19 +154,38 @@ class TcpListener:
     """Accepts SIP over TCP (or TLS when ``ssl_context`` is given)."""
 
     def __init__(
-        self, on_message: OnMessage, limits: Limits, ssl_context: ssl.SSLContext | None = None
+        self,
+        on_message: OnMessage,
+        limits: Limits,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        admit: Callable[[str], bool] | None = None,
+        max_connections: int = 1024,
     ) -> None:
         self._on_message = on_message
         self._limits = limits
         self._ssl = ssl_context
+        self._admit = admit
+        self.max_connections = max_connections
         self.name = "TLS" if ssl_context is not None else "TCP"
         self.server: asyncio.Server | None = None
         self.connections: set[TcpConnection] = set()
+        self.refused = 0
 
     def _factory(self) -> TcpConnection:
-        conn = TcpConnection(self._on_message, self._limits, self.name, self.connections.discard)
+        conn = TcpConnection(self._on_message, self._limits, self.name, self.connections.discard,
+                             admit=self._accept)
         self.connections.add(conn)
         return conn
+
+    def _accept(self, conn: TcpConnection) -> bool:
+        """Refuse a connection beyond the cap or from a peer the gateway does not admit."""
+        if len(self.connections) > self.max_connections or (
+            self._admit is not None and not self._admit(conn.peer[0])
+        ):
+            self.refused += 1
+            return False
+        return True
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()

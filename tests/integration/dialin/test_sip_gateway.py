@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import struct
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from snapconf.clock import SYSTEM_CLOCK
 from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
 from snapconf.dialin.message import SipRequest, SipResponse, parse_message
 from snapconf.dialin.testing import EchoBridge, TestPhone, dominant_frequency
 from snapconf.media.codecs import get_codec
+from snapconf.testing import FakeClock
 
 PIN = "1234"
 
@@ -45,6 +47,7 @@ async def make_gateway() -> AsyncIterator[GatewayFactory]:
     async def factory(**overrides: Any) -> tuple[SipGateway, EchoBridge, Callable[..., Any]]:
         low, high = free_port_range()
         states = overrides.pop("states", None)
+        clock = overrides.pop("clock", SYSTEM_CLOCK)
         settings: dict[str, Any] = dict(
             host="127.0.0.1", port=0, ring_time=0.05, rtp_port_min=low, rtp_port_max=high,
             timers=SipTimers(t1=0.05, t2=0.4, t4=0.5),
@@ -54,7 +57,7 @@ async def make_gateway() -> AsyncIterator[GatewayFactory]:
         cfg = SipConfig(**settings)
         bridge = EchoBridge()
         directory = StaticConferenceDirectory(cfg.static_conferences, states)
-        gw = SipGateway(cfg, directory, bridge)
+        gw = SipGateway(cfg, directory, bridge, clock)
         await gw.start()
         made.append(gw)
 
@@ -294,10 +297,72 @@ async def test_session_timer_expiry_sends_bye(make_gateway: GatewayFactory) -> N
     p = await phone()
     await p.call(extra="Session-Expires: 90;refresher=uac\nSupported: timer")
     call = next(iter(gw.calls.values()))
+    await wait_for(lambda: call.state.value == "confirmed")
     call._last_refresh -= 60  # 90 - min(32, 30) = 60 s without refresh
     bye = await p.expect_request("BYE", timeout=3)
     assert bye.method == "BYE"
     assert gw.stats["session_timer_expired"] == 1
+
+
+@pytest.mark.parametrize("allow", ["INVITE, ACK, BYE, CANCEL, UPDATE", "INVITE, ACK, BYE"])
+async def test_session_refresh_when_we_are_the_refresher(
+    make_gateway: GatewayFactory, allow: str
+) -> None:
+    """RFC 4028 section 10: refresher=uas means we refresh at half the interval, by UPDATE
+    when the peer allows it, else by re-INVITE (which we ACK). Time is a FakeClock."""
+    clock = FakeClock()
+    gw, bridge, phone = await make_gateway(clock=clock, ring_time=0.0, rtp_timeout=10_000.0)
+    p = await phone()
+    ok = await p.call(extra=f"Session-Expires: 120;refresher=uas\nSupported: timer\n"
+                            f"Allow: {allow}")
+    assert ok.headers.get("Session-Expires") == "120;refresher=uas"
+    assert ok.headers.get("Require") is None  # only when the UAC refreshes
+    # join, so the IVR's own timers (digit timeouts) are out of the way
+    await p.send_dtmf(PIN + "#")
+    while not bridge.legs:
+        await clock.advance(0.02)
+        await asyncio.sleep(0.005)
+    await clock.advance(59.0)
+    await asyncio.sleep(0.05)
+    assert gw.stats["session_refreshes_sent"] == 0
+    await clock.advance(2.0)
+    method = "UPDATE" if "UPDATE" in allow else "INVITE"
+    refresh = await p.expect_request(method, timeout=3)
+    assert refresh.to.tag == p.from_tag and refresh.from_.tag == ok.to.tag
+    assert refresh.headers.get("Session-Expires") == "120;refresher=uas"
+    if method == "INVITE":
+        assert b"m=audio" in refresh.body  # the same SDP, as the offer
+        ack = await p.expect_request("ACK", timeout=3, answer=False)
+        assert ack.cseq.number == refresh.cseq.number
+    else:
+        assert refresh.body == b""
+    await wait_for(lambda: gw.stats["session_refreshes_sent"] == 1)
+    assert gw.calls
+
+
+async def test_update_without_offer_gets_no_sdp(make_gateway: GatewayFactory) -> None:
+    _, _, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    p.send_raw(p.request("UPDATE", extra="Session-Expires: 1800;refresher=uac\nSupported: timer"))
+    r = await p.expect_response(200, method="UPDATE", cseq=p.cseq)
+    assert r.body == b""
+    assert r.headers.get("Session-Expires") == "1800;refresher=uac"
+    p.send_raw(p.request("INVITE"))  # offerless re-INVITE: our SDP comes as the offer
+    r = await p.expect_response(200, method="INVITE", cseq=p.cseq)
+    assert b"m=audio" in r.body
+    p.ack(r)
+
+
+async def test_allowlisted_trunk_is_not_rate_limited(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway(allowlist=("127.0.0.1",), invite_rate=1.0,
+                                      invite_burst=2.0, request_rate=1.0, request_burst=2.0)
+    p = await phone()
+    for i in range(5):
+        p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                             call_id=f"trunk{i}@x"))
+    await wait_for(lambda: gw.stats["calls_started"] == 5)
+    assert gw.stats["invite_rate_limited"] == 0 and gw.stats["dropped_rate"] == 0
 
 
 def sdp_direction(body: bytes) -> str:
@@ -582,4 +647,89 @@ async def test_uas_fuzz_keeps_answering(make_gateway: GatewayFactory) -> None:
     assert gw.stats["call_task_errors"] == 0
 
 
-_ = struct
+
+async def test_tls_listener_answers_options(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """With a certificate configured, SIP over TLS answers like TCP (RFC 3261 section 26.2)."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    gw, _, _ = await make_gateway(tls_cert=str(cert_path), tls_key=str(key_path),
+                                      tls_port=0)
+    assert gw.tls_port
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.tls_port, ssl=client)
+    p = TestPhone(("127.0.0.1", gw.tls_port), "TLS")
+    p.sip_port = writer.get_extra_info("sockname")[1]
+    writer.write(p.request("OPTIONS"))
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"SIP/2.0 200 OK\r\n")
+    response = parse_message(head)
+    assert isinstance(response, SipResponse)
+    assert response.vias[0].transport == "TLS"
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_tcp_connections_capped_and_allowlisted(make_gateway: GatewayFactory) -> None:
+    gw, _, _ = await make_gateway(max_tcp_connections=2)
+    conns = [await asyncio.open_connection("127.0.0.1", gw.tcp_port) for _ in range(3)]
+    reader, _ = conns[2]
+    assert await asyncio.wait_for(reader.read(), 2) == b""  # closed by the gateway
+    for _, w in conns:
+        w.close()
+    gw2, _, _ = await make_gateway(allowlist=("192.0.2.9",))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw2.tcp_port)
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    writer.close()
+    assert gw2.stats["tcp_refused_not_allowed"] == 1
+
+
+async def test_unknown_methods_do_not_grow_counters(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    for i in range(5):
+        p.send_raw(p.request(f"X-M{i}"))
+        assert (await p.expect_response(501)).status == 501
+    assert gw.stats["request_other"] == 5
+    assert not any(k.startswith("request_X") for k in gw.stats)
+
+
+async def test_bad_contact_gets_400_and_sdp_refusal_488(make_gateway: GatewayFactory) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    invite = p.request("INVITE", body=p.sdp(), content_type="application/sdp").replace(
+        f"Contact: <sip:phone@127.0.0.1:{p.sip_port}>".encode(),
+        b"Contact: <sip:phone@127.0.0.1:99999>")
+    p.send_raw(invite)
+    r = await p.expect_response(400)
+    assert r.headers.get("Warning") == "399 snapconf \"URI: port out of range\""
+    p2 = await phone()
+    p2.send_raw(p2.request("INVITE", body=p2.sdp("18"), content_type="application/sdp"))
+    r = await p2.expect_response(488)
+    assert r.headers.get("Warning") == "304 snapconf \"no acceptable audio stream in the offer\""
+    assert not gw.calls and gw.ports.in_use == set()

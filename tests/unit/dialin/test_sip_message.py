@@ -3,6 +3,8 @@ the RFC's own verdicts), limits and a hypothesis fuzz."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -152,15 +154,15 @@ def test_bad_messages(data: bytes, error: str) -> None:
 
 def test_limits() -> None:
     small = Limits(max_message=100)
-    with pytest.raises(SipParseError, match="^message too large$"):
+    with pytest.raises(SipParseError, match=r"^message too large$"):
         parse_message(OPTIONS, small)
     many = OPTIONS.replace(b"Max-Forwards: 70\r\n", b"X-A: 1\r\n" * 70)
-    with pytest.raises(SipParseError, match="^too many headers$"):
+    with pytest.raises(SipParseError, match=r"^too many headers$"):
         parse_message(many)
     long = OPTIONS.replace(b"Max-Forwards: 70", b"X-Long: " + b"a" * 3000)
-    with pytest.raises(SipParseError, match="^header line too long$"):
+    with pytest.raises(SipParseError, match=r"^header line too long$"):
         parse_message(long)
-    with pytest.raises(SipParseError, match="^missing Content-Length on a stream transport$"):
+    with pytest.raises(SipParseError, match=r"^missing Content-Length on a stream transport$"):
         parse_message(OPTIONS.replace(b"Content-Length: 0\r\n", b""), stream=True)
     # over UDP the body is the rest of the datagram
     m = parse_message(OPTIONS.replace(b"Content-Length: 0\r\n", b"") + b"abc")
@@ -261,6 +263,7 @@ def test_rfc4475_wsinv_short_tortuous_invite() -> None:
     )
 
 
+
 INTMETH = msg("""
 !interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0
 Via: SIP/2.0/TCP host1.example.com;branch=z9hG4bK-.!%66*_+`'~
@@ -281,7 +284,7 @@ def test_rfc4475_intmeth_wide_range_of_valid_characters() -> None:
     with pytest.raises(SipParseError):
         parse_message(INTMETH)
     cleaned = INTMETH.replace(b"NUL:\\\x00 ", b"NUL: ")
-    with pytest.raises(SipParseError, match="^control character in header To$"):
+    with pytest.raises(SipParseError, match=r"^control character in header To$"):
         parse_message(cleaned)
     m = parse_message(cleaned.replace(b"BEL:\\\x07 ", b"").replace(b"DEL:\\\x7f", b"DEL"))
     assert isinstance(m, SipRequest)
@@ -484,7 +487,5 @@ def test_fuzz_parser_only_raises_sip_parse_error(data: bytes) -> None:
     assert type(again) is type(m)
     assert again.headers.get("Call-ID") == m.headers.get("Call-ID")
     for framer_input in (data, bytes(m)):
-        try:
+        with contextlib.suppress(SipParseError):
             StreamFramer().feed(framer_input)
-        except SipParseError:
-            pass
