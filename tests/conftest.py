@@ -28,7 +28,7 @@ async def make_server() -> AsyncIterator[Callable[..., Awaitable[Server]]]:
         config = Config()
         config.http.port = 0
         config.media.port = 0
-        apply(config, sections, "test")
+        apply(config, {"sip": {"port": 0}, **sections}, "test")
         server = Server(config)
         await server.start()
         servers.append(server)

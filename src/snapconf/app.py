@@ -15,6 +15,9 @@ from snapconf.api.wiring import Scheduling  # issue 5: store, /api/v1, pages, ad
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference import Conferences, valid_room_name
 from snapconf.config import Config
+from snapconf.dialin.conference_bridge import PhoneBridge
+from snapconf.dialin.directory import ChainedDirectory, StaticConferenceDirectory
+from snapconf.dialin.gateway import SipGateway
 from snapconf.media.server import MediaServer
 from snapconf.signaling.admission import TokenAdmission
 from snapconf.signaling.auth import TokenVerifier
@@ -68,7 +71,18 @@ class Server:
         #: PIN lookup for the SIP gateway (snapconf.dialin.directory.ConferenceDirectory)
         self.directory = self.scheduling.directory
         # -- end issue 5
-        self.metric_sources: list[Callable[[], list[str]]] = []
+        # -- the SIP dial-in gateway: PINs from the config's static list, then bookings
+        self.gateway: SipGateway | None = None
+        if config.sip.enabled:
+            self.gateway = SipGateway(
+                config.sip,
+                ChainedDirectory(
+                    StaticConferenceDirectory(config.sip.static_conferences), self.directory
+                ),
+                PhoneBridge(self.conferences, limit=self.scheduling.directory.max_participants),
+                clock,
+            )
+        self.metric_sources: list[Callable[[], list[str]]] = [self._sip_metrics]
         self.http_app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.http_port = 0
@@ -84,6 +98,20 @@ class Server:
         app.router.add_get("/", self._index)
         app.router.add_get("/{room}", self._room)
         return app
+
+    def _sip_metrics(self) -> list[str]:
+        if self.gateway is None:
+            return []
+        lines = [
+            "# HELP snapconf_sip_calls Phone calls in progress.",
+            "# TYPE snapconf_sip_calls gauge",
+            f"snapconf_sip_calls {self.gateway.active_calls}",
+            "# HELP snapconf_sip_events_total SIP gateway counters, by event.",
+            "# TYPE snapconf_sip_events_total counter",
+        ]
+        for event, count in sorted(self.gateway.stats.items()):
+            lines.append(f'snapconf_sip_events_total{{event="{event}"}} {count}')
+        return lines
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "conferences": len(self.conferences)})
@@ -108,6 +136,14 @@ class Server:
     async def start(self) -> None:
         await self.scheduling.start()  # issue 5: open the store (migrations), lifecycle
         await self.media.start()
+        if self.gateway is not None:
+            await self.gateway.start()
+            log.info(
+                "sip: listening on %s:%d (UDP%s)",
+                self.config.sip.host,
+                self.gateway.udp_port,
+                f", TCP {self.gateway.tcp_port}" if self.config.sip.tcp else "",
+            )
         self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
@@ -129,6 +165,8 @@ class Server:
         if self.closed:
             return
         self.closed = True
+        if self.gateway is not None:
+            await self.gateway.close()  # BYE to every call before conferences go
         self.conferences.close()
         if self._runner is not None:
             await self._runner.cleanup()

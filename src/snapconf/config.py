@@ -17,6 +17,7 @@ from typing import Any
 
 from snapconf.api.config import ApiConfig, OrganisersConfig, SnapConfig  # issue 5: scheduling
 from snapconf.conference import SfuConfig
+from snapconf.dialin.config import SipConfig
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.server import MediaConfig
 from snapconf.signaling.auth import AuthConfig
@@ -55,6 +56,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mixer: MixerConfig = field(default_factory=MixerConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
     # issue 5: bookings, their API and pages
     store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -64,13 +66,18 @@ class Config:
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:
     origin = typing.get_origin(annotation)
-    if origin is list:
-        (item,) = typing.get_args(annotation)
+    if origin in (list, tuple):
+        item = typing.get_args(annotation)[0]
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             raise ConfigError(f"{name} is not a list")
-        return [_convert(v, item, name) for v in value]
+        items = [_convert(v, item, name) for v in value]
+        return items if origin is list else tuple(items)
+    if origin is dict or dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} is not a table")
+        return value  # checked by the section's own from_dict
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _convert(value, args[0], name)
@@ -128,9 +135,15 @@ def apply(config: Config, values: dict[str, Any], origin: str) -> None:
             if key not in known:
                 raise ConfigError(f"{origin}: unknown setting {section_name}.{key}")
             changes[key] = _convert(value, hints[key], f"{section_name}.{key}")
-        try:  # replace() also runs a frozen section's own checks (__post_init__)
-            setattr(config, section_name, dataclasses.replace(section, **changes))
-        except ValueError as exc:
+        try:  # both run a frozen section's own checks (__post_init__)
+            from_dict = getattr(type(section), "from_dict", None)
+            if from_dict is not None:  # sections with tables of their own
+                merged = dataclasses.asdict(section)
+                merged.update(changes)
+                setattr(config, section_name, from_dict(merged))
+            else:
+                setattr(config, section_name, dataclasses.replace(section, **changes))
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"{origin}: {exc}") from exc
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from snapconf.conference import Conference, Conferences, Participant, RoomFullError
@@ -111,8 +111,14 @@ class PhoneLeg:
 class PhoneBridge:
     """Joins phone calls to conferences (implements ``snapconf.dialin.ConferenceBridge``)."""
 
-    def __init__(self, conferences: Conferences) -> None:
+    def __init__(
+        self,
+        conferences: Conferences,
+        limit: Callable[[str], Awaitable[int | None]] | None = None,
+    ) -> None:
         self.conferences = conferences
+        #: the booked participant limit of a conference, when it has one
+        self.limit = limit
 
     async def join_phone(
         self,
@@ -125,6 +131,11 @@ class PhoneBridge:
         send_rtp: Callable[[bytes], None],
         on_end: Callable[[str], None],
     ) -> PhoneLeg:
+        if self.limit is not None:
+            booked = await self.limit(conference_id)
+            present = self.conferences.get(conference_id)
+            if booked is not None and present is not None and len(present.participants) >= booked:
+                raise ConferenceFull(conference_id)
         conference = self.conferences.get_or_create(conference_id)
         clock = self.conferences.clock
         participant = Participant(

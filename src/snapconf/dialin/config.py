@@ -32,20 +32,22 @@ class SipTimers:
 class SipConfig:
     """Everything the SIP gateway needs to listen, answer and protect itself."""
 
-    host: str = "0.0.0.0"
-    """Address the UDP and TCP listeners bind to."""
+    enabled: bool = True
+    """Start the gateway with ``snapconf serve``."""
+    host: str = "127.0.0.1"
+    """Address the UDP and TCP listeners bind to (a trunk needs a reachable one)."""
     port: int = 5060
     """SIP port for UDP and TCP (0 picks a free port, for tests)."""
     tcp: bool = True
     """Also listen on TCP (RFC 3261 section 18: mandatory for UAS)."""
     tls_port: int = 5061
-    tls_cert: str | None = None
+    tls_cert: str = ""
     """PEM certificate chain; TLS listens on ``tls_port`` only when this and ``tls_key`` are set."""
-    tls_key: str | None = None
-    advertised_host: str | None = None
+    tls_key: str = ""
+    advertised_host: str = ""
     """Address written in Contact, Via and SDP ``c=`` lines (defaults to ``host``, or 127.0.0.1
     when ``host`` is a wildcard)."""
-    rtp_host: str | None = None
+    rtp_host: str = ""
     """Address RTP sockets bind to (defaults to ``host``)."""
     rtp_port_min: int = 20000
     rtp_port_max: int = 20999

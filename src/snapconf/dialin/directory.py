@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "ChainedDirectory",
     "ConferenceDirectory",
     "ConferenceEntry",
     "ConferenceState",
@@ -70,3 +71,17 @@ class StaticConferenceDirectory:
         if found is None:
             return None
         return ConferenceEntry(found, found, self.states.get(found, ConferenceState.OPEN))
+
+
+class ChainedDirectory:
+    """Asks several directories in turn (the config's static conferences, then bookings)."""
+
+    def __init__(self, *directories: ConferenceDirectory) -> None:
+        self.directories = directories
+
+    async def lookup(self, pin: str) -> ConferenceEntry | None:
+        for directory in self.directories:
+            entry = await directory.lookup(pin)
+            if entry is not None:
+                return entry
+        return None

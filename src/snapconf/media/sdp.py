@@ -334,7 +334,9 @@ class ReceiveAnswer:
     refused: list[str]  # consumer keys the browser rejected
 
 
-_AUDIO_PTS = (111, 63, 110, 109, 108, 107)
+#: RFC 3551 §6 static payload types, used as such (some peers expect them)
+_STATIC_PTS = {("pcmu", 8000): 0, ("pcma", 8000): 8, ("g722", 8000): 9}
+_AUDIO_PTS = (111, 110, 109, 108, 107, 63)
 _VIDEO_PTS = (96, 98, 100, 102, 104, 106, 119, 120, 121, 122, 123, 124, 125, 126, 127)
 
 
@@ -356,7 +358,12 @@ class ReceiveSession:
         pt = self._payload_types.get(key)
         if pt is None:
             used = set(self._payload_types.values())
-            pool = _AUDIO_PTS if codec.kind == "audio" else _VIDEO_PTS
+            static = _STATIC_PTS.get((codec.name.lower(), codec.clock_rate))
+            pool = (
+                (static,)
+                if static is not None
+                else (_AUDIO_PTS if codec.kind == "audio" else _VIDEO_PTS)
+            )
             pt = next((p for p in pool if p not in used), None)
             if pt is None:
                 raise SdpError("no payload type left for this codec")
@@ -412,7 +419,11 @@ class ReceiveSession:
         bundled = [s.mid for i, s in enumerate(self.slots) if i == 0 or s.consumer_key is not None]
         out = _session_header(self.version, bundled, self.session_id)
         for index, slot in enumerate(self.slots):
-            pt = slot.payload_type or (111 if slot.kind == "audio" else 96)
+            pt = (
+                slot.payload_type
+                if slot.codec is not None
+                else (111 if slot.kind == "audio" else 96)
+            )
             if index == 0 and (slot.consumer_key is None or slot.codec is None):
                 out += [f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}", c_line]
                 out += [f"a=mid:{slot.mid}", "a=inactive"]

@@ -143,3 +143,12 @@ def test_an_offer_without_any_remote_track_keeps_its_bundle_tag():
     again = SessionDescription.parse(session.offer(LOCAL))
     assert [m.rtp.muxId for m in again.media] == ["r0", "r2"]  # the tag is never recycled
     assert again.group[0].items == ["r0", "r2"]
+
+
+def test_static_codecs_keep_their_rfc_3551_payload_types_and_opus_keeps_111():
+    session = ReceiveSession()
+    pcmu, opus = Codec("PCMU", 8000), Codec("opus", 48000, 2)
+    session.add(consumer_key="a", kind="audio", codec=pcmu, ssrc=1, cname="p", stream_id="p", track_id="a")
+    session.add(consumer_key="b", kind="audio", codec=opus, ssrc=2, cname="p", stream_id="p", track_id="b")
+    offer = SessionDescription.parse(session.offer(LOCAL))
+    assert [m.rtp.codecs[0].payloadType for m in offer.media] == [0, 111]
