@@ -1,12 +1,13 @@
 """SIP gateway load: call setup rate with PIN entry and concurrent calls held, with SIPp.
 
-The gateway runs in this process (uvloop, like ``snapconf serve``) with a bridge made of one
-real :class:`snapconf.media.mixer.Mixer` per conference. One SIPp process per conference dials
-in at ``rate / conferences`` calls per second from 127.0.0.1 (an allowlisted "trunk"); every
-call answers, types its conference's PIN by RFC 4733 (SIPp's shipped DTMF captures), talks
-(SIPp's shipped G.711 A-law capture) while held, then hangs up. Reported: SIPp's successful and
-failed calls, the achieved setup rate, peak concurrent calls, joins, mixer overruns and late
-ticks, and CPU used by the gateway process.
+The whole server runs in this process (uvloop, like ``snapconf serve``): the SIP gateway,
+the phones' :class:`~snapconf.dialin.conference_bridge.PhoneBridge`, conferences, and one
+audio bridge (mixer) per conference, each caller also a producer as browsers would see it.
+One SIPp process per conference dials in at ``rate / conferences`` calls per second from
+127.0.0.1 (an allowlisted "trunk"); every call answers, types its conference's PIN by
+RFC 4733 (SIPp's shipped DTMF captures), talks (SIPp's shipped G.711 A-law capture) while
+held, then hangs up. Reported: SIPp's successful and failed calls, the achieved setup rate,
+peak concurrent calls, joins, mixer overruns and late ticks, and CPU used by the server.
 
 Usage (target on the 2-core machine: 20 calls/s, 200 concurrent calls in 4 conferences, 0
 failed calls, 0 mixer overruns)::
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import csv
 import gc
+import logging
 import os
 import resource
 import shutil
@@ -30,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from snapconf.app import Server
+from snapconf.config import Config
 from snapconf.dialin.config import SipConfig
-from snapconf.dialin.directory import StaticConferenceDirectory
-from snapconf.dialin.gateway import SipGateway
-from snapconf.dialin.testing import MixerBridge
+from snapconf.media.mixer import Mixer
 
 PINS = ["1234", "5678", "9012", "3456", "7890", "2468", "1357", "8024"]
 PCAPS = Path("/usr/share/sip-tester")
@@ -168,14 +170,21 @@ async def run(args: argparse.Namespace) -> int:
         print("sipp (Debian sip-tester) and its captures are required", file=sys.stderr)
         return 2
     conferences = {f"conf{i}": PINS[i] for i in range(args.conferences)}
-    cfg = SipConfig(
+    config = Config()
+    config.http.port = 0
+    config.media.port = 0
+    config.log.level = "WARNING"
+    config.sip = SipConfig(
         host="127.0.0.1", port=0, ring_time=0.0, allowlist=("127.0.0.1",),
         rtp_port_min=args.rtp_port_min, rtp_port_max=args.rtp_port_min + 2 * args.calls + 100,
         max_calls=args.calls + 10, static_conferences=conferences, codecs=("PCMA", "PCMU"),
     )
-    bridge = MixerBridge()
-    gw = SipGateway(cfg, StaticConferenceDirectory(conferences), bridge)
-    await gw.start()
+    config.sfu.max_participants = args.calls  # one big room per conference is the point
+    logging.getLogger().setLevel(logging.WARNING)
+    server = Server(config)
+    await server.start()
+    gw = server.gateway
+    assert gw is not None
     await gw.prompts_ready()
     if not args.no_gc_freeze:
         # what `snapconf serve` should do once started: move the startup heap (modules, numpy,
@@ -206,8 +215,12 @@ async def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     waiters = [asyncio.ensure_future(p.wait()) for p in procs]
+    mixers_seen: dict[str, Mixer] = {}
     while not all(w.done() for w in waiters):
         peak = max(peak, gw.active_calls)
+        for conference in server.conferences:
+            if conference.audio is not None:
+                mixers_seen.setdefault(conference.name, conference.audio.mixer)
         await asyncio.sleep(0.1)
     wall = time.monotonic() - started
     lag_task.cancel()
@@ -218,7 +231,7 @@ async def run(args: argparse.Namespace) -> int:
         st = final_stats(work / f"{name}.csv")
         success += int(st.get("SuccessfulCall(C)", 0))
         failed += int(st.get("FailedCall(C)", 0))
-    mixers = list(bridge.mixers.values())
+    mixers = list(mixers_seen.values())
     overruns = sum(m.stats.overruns for m in mixers)
     late = sum(m.stats.late_ticks for m in mixers)
     ticks = sum(m.stats.ticks for m in mixers)
@@ -247,8 +260,7 @@ async def run(args: argparse.Namespace) -> int:
             err = (await p.stderr.read()).decode(errors="replace").strip()
             if err:
                 print("sipp:", err[-500:], file=sys.stderr)
-    await gw.close()
-    await bridge.close()
+    await server.close()
     shutil.rmtree(work, ignore_errors=True)
     return 0 if failed == 0 and success == per_conf_calls * args.conferences else 1
 

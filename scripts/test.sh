@@ -14,7 +14,7 @@ $SUDO apt-get install -y -qq python3 python3-venv python3-dev build-essential li
 .venv/bin/pip install -q -e ".[test]"
 export PATH="$PWD/.venv/bin:$PATH"   # tools the tests start: schemathesis' `st`
 # a real OpenID Connect provider for the sign-in tests (needs Node.js 20 or newer)
-if command -v npm >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] < 20)'; then
+if command -v npm >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
     npm ci --prefix tests/integration/api/oidc --no-audit --no-fund --silent
 else
     echo "warning: Node.js 20+ not found: the OpenID Connect sign-in tests will be skipped" >&2
