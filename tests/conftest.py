@@ -49,8 +49,8 @@ def base_url(server: Server) -> str:
 
 
 # CI installs every tool the tests need, so there a skipped test means a broken install
-# that would otherwise pass unnoticed: with SNAPCONF_NO_SKIP=1, skips fail.
-_NO_SKIP = os.environ.get("SNAPCONF_NO_SKIP") == "1"
+# that would otherwise pass unnoticed: with NO_SKIP_TESTS=1, skips fail.
+_NO_SKIP = os.environ.get("NO_SKIP_TESTS") == "1"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -59,7 +59,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if _NO_SKIP and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
-        report.longrepr = f"skipped while SNAPCONF_NO_SKIP=1: {report.longrepr}"
+        report.longrepr = f"skipped while NO_SKIP_TESTS=1: {report.longrepr}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -68,4 +68,4 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     report = outcome.get_result()
     if _NO_SKIP and report.skipped:
         report.outcome = "failed"
-        report.longrepr = f"module skipped while SNAPCONF_NO_SKIP=1: {report.longrepr}"
+        report.longrepr = f"module skipped while NO_SKIP_TESTS=1: {report.longrepr}"

@@ -82,11 +82,11 @@ async def test_a_full_room_refuses_the_next_participant(make_server):
             "auth_expired",
         ),
         (
-            jwt.encode({"room": "autre", "exp": time.time() + 120}, SECRET, algorithm="HS256"),
+            jwt.encode({"room": "autre", "exp": time.time() + 86400}, SECRET, algorithm="HS256"),
             "room_mismatch",
         ),
         (
-            jwt.encode({"room": "salle", "exp": time.time() + 120}, "x" * 40, algorithm="HS256"),
+            jwt.encode({"room": "salle", "exp": time.time() + 86400}, "x" * 40, algorithm="HS256"),
             "auth_invalid",
         ),
     ],
@@ -105,7 +105,7 @@ async def test_with_a_secret_configured_joins_need_a_valid_token(make_server, to
 async def test_a_valid_token_sets_the_role_and_name(make_server):
     server = await make_server(auth={"jwt_secret": SECRET})
     token = jwt.encode(
-        {"room": "salle", "exp": time.time() + 120, "role": "moderator", "name": "Mme Martin"},
+        {"room": "salle", "exp": time.time() + 86400, "role": "moderator", "name": "Mme Martin"},
         SECRET,
         algorithm="HS256",
     )
