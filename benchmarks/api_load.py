@@ -117,6 +117,8 @@ async def main() -> int:
             str(port),
             "--media-port",
             str(_free_port(socket.SOCK_DGRAM)),
+            "--sip-port",
+            "0",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )

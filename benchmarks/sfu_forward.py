@@ -66,6 +66,8 @@ async def run_once(
         "serve",
         "--http-port",
         str(http_port),
+        "--sip-port",
+        "0",
         "--media-port",
         str(media_port),
         "--log-level",

@@ -72,6 +72,8 @@ class Server:
                     str(self.http_port),
                     "--media-port",
                     str(self.media_port),
+                    "--sip-port",
+                    "0",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

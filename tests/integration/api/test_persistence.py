@@ -29,6 +29,8 @@ async def _serve(config: Path, http_port: int, media_port: int) -> asyncio.subpr
         str(http_port),
         "--media-port",
         str(media_port),
+        "--sip-port",
+        "0",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
