@@ -55,7 +55,7 @@ async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
 
 
 async def run_once(
-    publishers: int, subscribers: int, duration: float, warmup: float
+    publishers: int, subscribers: int, duration: float, warmup: float, video_bitrate: int = 500_000
 ) -> dict[str, float]:
     http_port = _free_port(socket.SOCK_STREAM)
     media_port = _free_port(socket.SOCK_DGRAM)
@@ -98,7 +98,7 @@ async def run_once(
                 await c.publish(
                     [
                         (preencoded_audio(440 + 100 * i), "microphone"),
-                        (preencoded_video(), "camera"),
+                        (preencoded_video(bitrate=video_bitrate), "camera"),
                     ]
                 )
                 pubs.append(c)
@@ -147,6 +147,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--video-bitrate", type=int, default=500_000, help="VP8 target, bit/s")
     args = parser.parse_args()
     results = []
     print(
@@ -155,7 +156,9 @@ async def main() -> None:
     )
     print(ROW.format("run", "in pkt/s", "fwd pkt/s", "µs/pkt", "server CPU", "loss", "tracks"))
     for run in range(args.runs):
-        r = await run_once(args.publishers, args.subscribers, args.duration, args.warmup)
+        r = await run_once(
+            args.publishers, args.subscribers, args.duration, args.warmup, args.video_bitrate
+        )
         results.append(r)
         print(_row(str(run + 1), r, "ok" if r["tracks_ok"] else "MISSING"))
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
