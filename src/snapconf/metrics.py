@@ -31,6 +31,18 @@ def _metric(name: str, kind: str, help_text: str, samples: Iterable[str]) -> lis
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
 
 
+def _single(name: str, kind: str, help_text: str, value: float) -> list[str]:
+    return _metric(name, kind, help_text, [_line(name, value)])
+
+
+def _labelled(
+    name: str, help_text: str, label: str, values: dict[str, int], empty: str
+) -> list[str]:
+    """A metric with one sample per label value (one zero sample when there are none)."""
+    samples = [_line(name, n, {label: v}) for v, n in sorted(values.items())]
+    return _metric(name, "counter", help_text, samples or [_line(name, 0, {label: empty})])
+
+
 def render(server: Server) -> str:
     conferences = list(server.conferences)
     participants = [p for c in conferences for p in c.participants.values()]
@@ -42,108 +54,53 @@ def render(server: Server) -> str:
     for p in participants:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
     forwarded = media.retired_forwarded_packets + sum(c.stats.packets for c in consumers)
-    consumer_errors = sum(c.stats.errors for c in consumers)
-    out: list[str] = []
-    out += _metric(
-        "snapconf_conferences",
-        "gauge",
-        "Conferences open.",
-        [_line("snapconf_conferences", len(conferences))],
-    )
-    out += _metric(
-        "snapconf_participants",
-        "gauge",
-        "Participants present, by kind.",
-        [_line("snapconf_participants", n, {"kind": k}) for k, n in sorted(kinds.items())]
-        or [_line("snapconf_participants", 0, {"kind": "browser"})],
-    )
-    out += _metric(
-        "snapconf_producers",
-        "gauge",
-        "Incoming media streams.",
-        [_line("snapconf_producers", len(producers))],
-    )
-    out += _metric(
-        "snapconf_consumers",
-        "gauge",
-        "Outgoing media streams.",
-        [_line("snapconf_consumers", len(consumers))],
-    )
-    out += _metric(
-        "snapconf_media_datagrams_in_total",
-        "counter",
-        "UDP datagrams received on the media port.",
-        [_line("snapconf_media_datagrams_in_total", media.datagrams_in)],
-    )
-    out += _metric(
-        "snapconf_media_datagrams_out_total",
-        "counter",
-        "UDP datagrams sent from the media port.",
-        [_line("snapconf_media_datagrams_out_total", datagrams_out)],
-    )
-    out += _metric(
-        "snapconf_media_bytes_in_total",
-        "counter",
-        "Bytes received on the media port.",
-        [_line("snapconf_media_bytes_in_total", media.bytes_in)],
-    )
-    out += _metric(
-        "snapconf_media_bytes_out_total",
-        "counter",
-        "Bytes sent from the media port.",
-        [_line("snapconf_media_bytes_out_total", bytes_out)],
-    )
-    out += _metric(
-        "snapconf_rtp_forwarded_packets_total",
-        "counter",
-        "RTP packets forwarded to consumers.",
-        [_line("snapconf_rtp_forwarded_packets_total", forwarded)],
-    )
-    out += _metric(
-        "snapconf_consumer_errors_total",
-        "counter",
-        "Send failures counted at consumers (present consumers).",
-        [_line("snapconf_consumer_errors_total", consumer_errors)],
-    )
-    out += _metric(
-        "snapconf_media_dropped_total",
-        "counter",
-        "Datagrams dropped on the media port, by reason.",
-        [
-            _line("snapconf_media_dropped_total", n, {"reason": r})
-            for r, n in sorted(media.drops.items())
-        ]
-        or [_line("snapconf_media_dropped_total", 0, {"reason": "none"})],
-    )
     sig = server.signaling_stats
+    singles = [
+        ("snapconf_conferences", "gauge", "Conferences open.", len(conferences)),
+        ("snapconf_producers", "gauge", "Incoming media streams.", len(producers)),
+        ("snapconf_consumers", "gauge", "Outgoing media streams.", len(consumers)),
+        ("snapconf_media_datagrams_in_total", "counter",
+         "UDP datagrams received on the media port.", media.datagrams_in),
+        ("snapconf_media_datagrams_out_total", "counter",
+         "UDP datagrams sent from the media port.", datagrams_out),
+        ("snapconf_media_bytes_in_total", "counter",
+         "Bytes received on the media port.", media.bytes_in),
+        ("snapconf_media_bytes_out_total", "counter",
+         "Bytes sent from the media port.", bytes_out),
+        ("snapconf_rtp_forwarded_packets_total", "counter",
+         "RTP packets forwarded to consumers.", forwarded),
+        ("snapconf_consumer_errors_total", "counter",
+         "Send failures counted at consumers (present consumers).",
+         sum(c.stats.errors for c in consumers)),
+        ("snapconf_signaling_sessions_total", "counter",
+         "WebSocket sessions opened.", sig.sessions),
+        ("snapconf_signaling_messages_in_total", "counter",
+         "Signaling messages received.", sig.messages_in),
+        ("snapconf_signaling_messages_out_total", "counter",
+         "Signaling messages sent.", sig.messages_out),
+    ]  # fmt: skip
+    out: list[str] = []
+    for name, kind, help_text, value in singles:
+        out += _single(name, kind, help_text, value)
+    participants_samples = [
+        _line("snapconf_participants", n, {"kind": k}) for k, n in sorted(kinds.items())
+    ] or [_line("snapconf_participants", 0, {"kind": "browser"})]
     out += _metric(
-        "snapconf_signaling_sessions_total",
-        "counter",
-        "WebSocket sessions opened.",
-        [_line("snapconf_signaling_sessions_total", sig.sessions)],
+        "snapconf_participants", "gauge", "Participants present, by kind.", participants_samples
     )
-    out += _metric(
-        "snapconf_signaling_messages_in_total",
-        "counter",
-        "Signaling messages received.",
-        [_line("snapconf_signaling_messages_in_total", sig.messages_in)],
+    out += _labelled(
+        "snapconf_media_dropped_total",
+        "Datagrams dropped on the media port, by reason.",
+        "reason",
+        dict(media.drops),
+        "none",
     )
-    out += _metric(
-        "snapconf_signaling_messages_out_total",
-        "counter",
-        "Signaling messages sent.",
-        [_line("snapconf_signaling_messages_out_total", sig.messages_out)],
-    )
-    errors: dict[str, int] = dict(sig.errors or {})
-    out += _metric(
+    out += _labelled(
         "snapconf_signaling_errors_total",
-        "counter",
         "Signaling errors answered, by code.",
-        [
-            _line("snapconf_signaling_errors_total", n, {"code": c})
-            for c, n in sorted(errors.items())
-        ]
-        or [_line("snapconf_signaling_errors_total", 0, {"code": "none"})],
+        "code",
+        dict(sig.errors or {}),
+        "none",
     )
     out += _mixer_metrics(server, conferences)
     for extra in server.metric_sources:
@@ -168,15 +125,12 @@ def _mixer_metrics(server: Server, conferences: list[Conference]) -> list[str]:
     """The audio bridges' counters: closed bridges' totals plus the live ones."""
     live = [c.audio.mixer.stats.as_dict() for c in conferences if c.audio is not None]
     totals = server.conferences.mixer_totals
-    out = _metric(
-        "snapconf_mixers", "gauge", "Audio bridges running.", [_line("snapconf_mixers", len(live))]
-    )
+    out = _single("snapconf_mixers", "gauge", "Audio bridges running.", len(live))
     names = list(live[0]) if live else list(MixerStats().as_dict())
     for name in names:
         if name in _MIXER_GAUGES:
             continue
         value = totals.get(name, 0) + sum(stats[name] for stats in live)
-        metric = f"snapconf_mixer_{name}_total"
         help_text = _MIXER_HELP.get(name, f"Audio bridge counter {name}.")
-        out += _metric(metric, "counter", help_text, [_line(metric, value)])
+        out += _single(f"snapconf_mixer_{name}_total", "counter", help_text, value)
     return out
