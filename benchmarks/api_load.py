@@ -23,6 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
+from snapconf.testing import wait_healthy
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -124,18 +126,14 @@ async def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            async with aiohttp.ClientSession() as session:
-                for _ in range(200):
-                    try:
-                        async with session.get(base + "/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.05)
-                async with session.post(
+            await wait_healthy(base)
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
                     base + "/api/v1/auth/token", json={"email": "bench@numerique.gouv.fr"}
-                ) as r:
-                    token = (await r.json())["access_token"]
+                ) as r,
+            ):
+                token = (await r.json())["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
             start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
             ids: list[str] = []

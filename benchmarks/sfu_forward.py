@@ -22,6 +22,7 @@ import time
 import aiohttp
 
 from snapconf.client import Client, preencoded_audio, preencoded_video
+from snapconf.testing import wait_healthy
 
 
 def _free_port(kind: int) -> int:
@@ -78,14 +79,8 @@ async def run_once(
     url = f"http://127.0.0.1:{http_port}"
     clients: list[Client] = []
     try:
+        await wait_healthy(url)
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(url + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
             subs = []
             for i in range(subscribers):
                 c = Client(url, "bench", f"sub{i}", decode=False)

@@ -9,6 +9,8 @@ import sys
 import aiohttp
 from tests.conftest import free_port
 
+from snapconf.testing import wait_healthy
+
 
 async def _start(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
@@ -34,14 +36,8 @@ async def test_serve_answers_health_metrics_and_a_room_page_then_stops_on_sigter
     )
     try:
         url = f"http://127.0.0.1:{http_port}"
+        await wait_healthy(url)
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(url + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
             async with http.get(url + "/healthz") as r:
                 assert (await r.json())["status"] == "ok"
             async with http.get(url + "/metrics") as r:

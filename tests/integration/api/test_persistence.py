@@ -15,6 +15,7 @@ from tests.integration.api.helpers import SECRET, Api
 from snapconf.client import Client
 from snapconf.config import load
 from snapconf.store import Store
+from snapconf.testing import wait_healthy
 
 
 async def _serve(config: Path, http_port: int, media_port: int) -> asyncio.subprocess.Process:
@@ -34,16 +35,12 @@ async def _serve(config: Path, http_port: int, media_port: int) -> asyncio.subpr
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"http://127.0.0.1:{http_port}/healthz") as r:
-                    if r.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    process.kill()
-    raise AssertionError("server did not start")
+    try:
+        await wait_healthy(f"http://127.0.0.1:{http_port}")
+    except TimeoutError:
+        process.kill()
+        raise
+    return process
 
 
 async def test_a_booking_survives_sigkill_and_restart(tmp_path: Path) -> None:
