@@ -249,6 +249,21 @@ class MediaServer:
         self.bytes_out += len(data)
 
     # -- housekeeping ---------------------------------------------------------------------
+    def check_transports(self, transports: list[WebRtcTransport], now: float) -> None:
+        """DTLS retransmissions, and consent expiry (RFC 7675 §5.1) of connected transports.
+
+        Only a transport whose peer was reached can lose consent: a receive transport waiting
+        for its first remote track, or a send transport of someone who publishes nothing,
+        has no peer yet and stays (its participant leaves with its signaling socket).
+        """
+        for transport in transports:
+            try:
+                transport.handle_timers(now)
+                if transport.addrs and now - transport.last_received > self.config.consent_timeout:
+                    transport.close("consent expired")
+            except Exception:
+                log.exception("transport %s: housekeeping failed", transport.id)
+
     async def _housekeeping(self) -> None:
         """DTLS retransmission timers, RTCP reports, consent expiry and drop logging."""
         tick = 0.2
@@ -258,13 +273,7 @@ class MediaServer:
             await asyncio.sleep(tick)
             now = self.clock()
             transports = list(self.by_ufrag.values())
-            for transport in transports:
-                try:
-                    transport.handle_timers(now)
-                    if now - transport.last_received > self.config.consent_timeout:
-                        transport.close("consent expired")
-                except Exception:
-                    log.exception("transport %s: housekeeping failed", transport.id)
+            self.check_transports(transports, now)
             if now >= next_rtcp:
                 next_rtcp = now + self.config.rtcp_interval
                 for transport in transports:

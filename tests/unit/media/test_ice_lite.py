@@ -72,3 +72,14 @@ def test_closing_a_transport_forgets_its_addresses_and_credentials():
     assert not server.by_addr and not server.by_ufrag
     server.datagram_received(endpoint, b"\x80\x60" + bytes(20), ("10.0.0.1", 1))
     assert server.drops["unknown_address"] == 1
+
+
+def test_consent_expires_only_for_transports_whose_peer_was_reached():
+    server, endpoint, transport = _setup()
+    idle = WebRtcTransport(server, server.certificate, transport_id="listen-only")
+    server.datagram_received(endpoint, _binding(transport, use_candidate=True), ("10.0.0.1", 1))
+    server.check_transports([transport, idle], now=5.0 + 29)
+    assert not transport.closed and not idle.closed
+    server.check_transports([transport, idle], now=5.0 + 31)
+    assert transport.closed  # reached once, silent for 31 s: consent expired (RFC 7675)
+    assert not idle.closed  # never reached: waits for its peer, not for a timeout
