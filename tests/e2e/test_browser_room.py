@@ -390,3 +390,30 @@ async def test_browser_and_python_client_in_one_room(rooms: Rooms, server: Serve
     # the client left: its tile goes away (the receive connection's renegotiation after
     # the last remote track goes is test_media_flows_again_after_the_room_emptied's concern)
     await browser.tile(client_id).wait_for(state="detached", timeout=WAIT_MS)
+
+
+async def test_low_bandwidth_mode_receives_one_mixed_track_and_shows_who_speaks(
+    rooms: Rooms,
+) -> None:
+    alice = await rooms.join("groupe", "Alice")
+    bob = await rooms.join("groupe", "Bob")
+    await alice.wait_video_playing(bob.participant_id)
+
+    await alice.page.click("#btn-mix")
+
+    # one mixed <audio>, outside the tiles' own tracks; Bob's own audio track is gone
+    await alice.page.locator('audio[data-source="mix"]').wait_for(state="attached", timeout=WAIT_MS)
+    await (
+        alice.tile(bob.participant_id)
+        .locator('audio[data-source="microphone"]')
+        .wait_for(state="detached", timeout=WAIT_MS)
+    )
+    assert await alice.page.get_attribute("#btn-mix", "aria-pressed") == "true"
+    await _wait_packets_growing(alice, "audio")  # the mix flows
+    # the bridge runs now: Bob's fake microphone beeps, so his tile is marked as speaking
+    await alice.page.locator(
+        f'.tile.speaking[data-participant-id="{bob.participant_id}"]'
+    ).wait_for(state="attached", timeout=WAIT_MS)
+    # Bob's video is still forwarded as is
+    figures = await alice.wait_video_playing(bob.participant_id)
+    assert figures["advanced"] > 0.5

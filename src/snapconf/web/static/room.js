@@ -34,6 +34,7 @@ const ui = {
   camera: $("#btn-camera"),
   screen: $("#btn-screen"),
   sound: $("#btn-sound"),
+  mix: $("#btn-mix"),
   leave: $("#btn-leave"),
   status: $("#status"),
   errors: $("#errors"),
@@ -182,6 +183,15 @@ const handlers = {
     if (!track) return;
     track.muted = msg.muted;
     renderTile(p);
+  },
+  activeSpeakers(msg) {
+    const speaking = new Set(msg.participantIds || []);
+    ui.tiles.querySelectorAll(".tile[data-participant-id]").forEach((tile) => {
+      tile.classList.toggle("speaking", speaking.has(tile.dataset.participantId));
+    });
+  },
+  conferenceEnding(msg) {
+    announce(`La réunion se termine dans ${msg.graceSeconds} secondes.`);
   },
   left(msg) {
     teardown(msg.reason === "left" || state.leaving ? null : `Vous avez été déconnecté (${msg.reason}).`);
@@ -376,6 +386,7 @@ function attachRemote(mid, track) {
     console.warn("snapconf: track for unknown mid", mid);
     return;
   }
+  if (info.source === "mix") return attachMix(mid, track);
   if (state.gone.has(info.participantId)) return;
   const p = participant(info.participantId);
   if (!p) return;
@@ -397,6 +408,25 @@ function attachRemote(mid, track) {
     console.warn("snapconf: audio blocked", err);
     ui.sound.hidden = false; // autoplay refused: one click on this button unlocks it
   });
+}
+
+// The conference mix (low-bandwidth mode): one audio track that belongs to no tile.
+function attachMix(mid, track) {
+  ui.tiles.querySelector(`[data-mid="${CSS.escape(mid)}"]`)?.remove();
+  const el = mediaElement("audio", track);
+  el.dataset.mid = mid;
+  el.dataset.source = "mix";
+  el.dataset.testid = "mix-audio";
+  ui.tiles.append(el);
+  el.play().catch(() => { ui.sound.hidden = false; });
+}
+
+function toggleMix() {
+  const mix = ui.mix.getAttribute("aria-pressed") !== "true";
+  sendMessage({ type: "setAudioMode", mode: mix ? "mix" : "tracks" });
+  ui.mix.setAttribute("aria-pressed", String(mix));
+  ui.mix.textContent = mix ? "Son séparé" : "Son groupé (faible débit)";
+  announce(mix ? "Son groupé : une seule piste audio pour toute la réunion." : "Son séparé par participant.");
 }
 
 function mediaElement(kind, track) {
@@ -562,6 +592,7 @@ function start() {
     ui.tiles.querySelectorAll("audio").forEach((el) => el.play().catch(() => {}));
     ui.sound.hidden = true;
   });
+  ui.mix.addEventListener("click", toggleMix);
   ui.leave.addEventListener("click", leave);
   window.addEventListener("pagehide", () => sendMessage({ type: "leave" }));
   ui.name.focus();
