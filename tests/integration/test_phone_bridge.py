@@ -6,10 +6,12 @@ import asyncio
 import math
 
 import numpy as np
+import pytest
 from tests.conftest import base_url
 from tests.integration.media_checks import dominant_frequency
 
 from snapconf.client import Client, ToneTrack
+from snapconf.dialin.bridge import ConferenceFull
 from snapconf.dialin.conference_bridge import PhoneBridge
 from snapconf.media.codecs.g711 import alaw_decode, alaw_encode
 from snapconf.rtp.packet import parse_rtp_header
@@ -100,3 +102,25 @@ async def test_closing_the_conference_ends_the_call(server):
     conference.close("conference ended")
     assert ended == ["conference ended"]
     assert leg.participant.closed
+
+
+async def test_a_booked_limit_refuses_the_next_caller(server):
+    async def limit(conference_id: str) -> int | None:
+        return 1 if conference_id == "petite" else None
+
+    bridge = PhoneBridge(server.conferences, limit=limit)
+    first = await bridge.join_phone(
+        "petite", "a", "+33 1 •• •• •• 01", "PCMU", 0, 8000, lambda p: None, lambda r: None
+    )
+    with pytest.raises(ConferenceFull):
+        await bridge.join_phone(
+            "petite", "b", "+33 1 •• •• •• 02", "PCMU", 0, 8000, lambda p: None, lambda r: None
+        )
+    conference = server.conferences.get("petite")
+    assert conference is not None and len(conference.participants) == 1
+    other = await bridge.join_phone(
+        "libre", "c", "+33 1 •• •• •• 03", "PCMU", 0, 8000, lambda p: None, lambda r: None
+    )
+    assert other.participant_count == 1
+    first.close()
+    other.close()
