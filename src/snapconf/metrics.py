@@ -99,7 +99,7 @@ def render(server: Server) -> str:
         "snapconf_signaling_errors_total",
         "Signaling errors answered, by code.",
         "code",
-        dict(sig.errors or {}),
+        dict(sig.errors),
         "none",
     )
     out += _mixer_metrics(server, conferences)

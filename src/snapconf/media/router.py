@@ -17,7 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from snapconf.rtp.packet import ONE_BYTE_PROFILE, RtpHeader
+from snapconf.rtp.packet import (
+    ONE_BYTE_PROFILE,
+    RtpHeader,
+    rewrite_rtp,
+    serialize_header_extensions,
+)
 from snapconf.rtp.rtcp import (
     ReportBlock,
     RtcpNack,
@@ -34,7 +39,6 @@ EXT_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 EXT_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 _EXT_HEADER = struct.Struct("!HH")
-_FIXED = struct.Struct("!BBHII")
 _ZEROS = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 #: video packets kept per producer for retransmission on NACK (about 1 s at 2 Mbit/s)
 HISTORY_SIZE = 256
@@ -383,12 +387,8 @@ class Consumer:
         self._ast_header = (
             bytes(((extensions.abs_send_time << 4) | 2,)) if extensions.abs_send_time else b""
         )
-        ext = self._mid_element
-        pad = -len(ext) % 4
         self._static_block = (
-            _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
-            if ext
-            else b""
+            serialize_header_extensions([(extensions.mid, mid)]) if self._mid_element else b""
         )
 
     def resync(self) -> None:
@@ -453,20 +453,15 @@ class Consumer:
                 ext += self._ast_header + ast
             pad = -len(ext) % 4
             block = _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
-        b0 = data[0]
-        fixed = _FIXED.pack(
-            0x80 | (b0 & 0x2F) | (0x10 if block else 0),
-            (data[1] & 0x80) | payload_type,
-            seq,
-            ts,
-            self.ssrc,
+        packet = rewrite_rtp(
+            data,
+            header,
+            payload_type=payload_type,
+            sequence_number=seq,
+            timestamp=ts,
+            ssrc=self.ssrc,
+            extension_block=block,
         )
-        if b0 & 0x0F:  # keep CSRCs
-            packet = b"".join(
-                (fixed, data[12 : 12 + 4 * (b0 & 0x0F)], block, data[header.payload_offset :])
-            )
-        else:
-            packet = b"".join((fixed, block, data[header.payload_offset :]))
         try:
             self.sink.send_rtp(packet)
         except Exception as exc:
