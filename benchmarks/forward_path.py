@@ -1,5 +1,6 @@
 """The forwarding path in-process, hot: receive (SRTP unprotect, parse, account) and per
-consumer (rewrite, SRTP protect, sendto on a real loopback socket), µs per packet.
+consumer (rewrite, SRTP protect, queue; one sendmmsg per packet on a real loopback
+socket), µs per packet.
 
 The lower bound of what `sfu_forward.py` measures end to end, without wake-ups.
 
@@ -15,6 +16,7 @@ import time
 
 from pylibsrtp import Policy, Session
 
+from snapconf.media.egress import Egress, srtp_context
 from snapconf.media.router import EXT_MID, Codec, Producer, Router
 from snapconf.media.server import MediaConfig, MediaServer
 from snapconf.media.transport import WebRtcTransport
@@ -23,22 +25,19 @@ from snapconf.rtp.packet import build_rtp_packet
 PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
 
 
-class _SocketSink:
-    """What a connected transport does per packet: protect, sendto."""
-
-    def __init__(self, sock: socket.socket, addr: tuple[str, int]) -> None:
-        policy = Policy(
-            key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE
-        )
-        policy.allow_repeat_tx = True
-        self.srtp = Session(policy)
-        self.sock, self.addr = sock, addr
-
-    def send_rtp(self, packet: bytes) -> None:
-        self.sock.sendto(self.srtp.protect(packet), self.addr)
-
-    def send_rtcp(self, packet: bytes) -> None:
-        pass
+def _connected_transport(
+    server: MediaServer, egress: Egress, addr: tuple[str, int]
+) -> WebRtcTransport:
+    """A transport as DTLS leaves it: an SRTP session, its egress and its destination."""
+    transport = WebRtcTransport(server, server.certificate, transport_id=f"c{addr[1]}")
+    policy = Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE)
+    policy.allow_repeat_tx = True
+    transport.srtp_tx = Session(policy)
+    transport.addr = addr
+    transport._srtp_out = srtp_context(transport.srtp_tx)
+    transport._egress = egress
+    transport._dest = transport.destination(addr)
+    return transport
 
 
 def main() -> None:
@@ -90,11 +89,12 @@ def main() -> None:
     receiver.bind(("127.0.0.1", 0))
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    egress = Egress(sender, on_first=server._egress_queued, on_drop=server.count_drops)
     router = Router()
     for i in range(args.consumers):
         router.consume(
             producer,
-            sink=_SocketSink(sender, receiver.getsockname()),
+            sink=_connected_transport(server, egress, receiver.getsockname()),
             mid=f"r{i}",
             payload_types={96: 96},
             cname="p",
@@ -120,7 +120,7 @@ def main() -> None:
     total = (time.process_time() - start) / len(fresh) * 1e6
     per_consumer = (total - receive) / args.consumers
     print(
-        f"receive path: {receive:.1f} µs per packet; per consumer (rewrite, protect, sendto): "
+        f"receive path: {receive:.1f} µs per packet; per consumer (rewrite, protect, send): "
         f"{per_consumer:.1f} µs; per forwarded packet with {args.consumers} consumers: "
         f"{total / args.consumers:.1f} µs"
     )

@@ -6,6 +6,11 @@ is measured alone, from /proc/PID/task/*/schedstat. Prints, per run and as the m
 the runs: forwarded packets/s, server CPU µs per forwarded packet, CPU share, and loss.
 
     python benchmarks/sfu_forward.py --publishers 1 --subscribers 20 --duration 20 --runs 3
+
+With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a ``git worktree``
+of main), each run measures that server and this one back to back, alternating which goes
+first, and the ratio of their medians is printed: on a shared machine, a comparison made
+in one sitting is worth more than two figures taken hours apart.
 """
 
 from __future__ import annotations
@@ -56,7 +61,12 @@ async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
 
 
 async def run_once(
-    publishers: int, subscribers: int, duration: float, warmup: float, video_bitrate: int = 500_000
+    publishers: int,
+    subscribers: int,
+    duration: float,
+    warmup: float,
+    video_bitrate: int = 500_000,
+    src: str | None = None,
 ) -> dict[str, float]:
     http_port = _free_port(socket.SOCK_STREAM)
     media_port = _free_port(socket.SOCK_DGRAM)
@@ -75,6 +85,7 @@ async def run_once(
         "WARNING",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": src} if src else None,
     )
     url = f"http://127.0.0.1:{http_port}"
     clients: list[Client] = []
@@ -143,24 +154,40 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--video-bitrate", type=int, default=500_000, help="VP8 target, bit/s")
+    parser.add_argument("--baseline-src", help="also measure the server of this src folder")
     args = parser.parse_args()
-    results = []
     print(
         f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
         f"{args.duration:.0f} s per run, CPU: {_cpu_model()}"
     )
     print(ROW.format("run", "in pkt/s", "fwd pkt/s", "µs/pkt", "server CPU", "loss", "tracks"))
+    variants: list[tuple[str, str | None]] = [("", None)]
+    if args.baseline_src:
+        variants = [("this ", None), ("base ", args.baseline_src)]
+    results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
     for run in range(args.runs):
-        r = await run_once(
-            args.publishers, args.subscribers, args.duration, args.warmup, args.video_bitrate
-        )
-        results.append(r)
-        print(_row(str(run + 1), r, "ok" if r["tracks_ok"] else "MISSING"))
-    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    print(_row("med", med, ""))
+        order = variants if run % 2 == 0 else variants[::-1]
+        for label, src in order:
+            r = await run_once(
+                args.publishers,
+                args.subscribers,
+                args.duration,
+                args.warmup,
+                args.video_bitrate,
+                src,
+            )
+            results[label].append(r)
+            print(_row(f"{label}{run + 1}", r, "ok" if r["tracks_ok"] else "MISSING"))
+    medians = {}
+    for label, runs in results.items():
+        medians[label] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        print(_row(f"{label}med", medians[label], ""))
+    if args.baseline_src:
+        ratio = medians["this "]["cpu_us_per_packet"] / medians["base "]["cpu_us_per_packet"]
+        print(f"this / base, server CPU per forwarded packet: {ratio:.2f}")
 
 
-ROW = "{:>4} {:>9} {:>10} {:>8} {:>11} {:>8} {:>7}"
+ROW = "{:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>7}"
 
 
 def _row(label: str, r: dict[str, float], tracks: str) -> str:

@@ -5,12 +5,18 @@ Datagrams are demultiplexed by their first byte (RFC 7983 §7): 0-3 STUN, 20-63 
 USERNAME and, once authenticated, bind their source address to it; DTLS and SRTP find
 it by source address. Malformed or unexpected datagrams are dropped and counted by
 reason; the counts are logged at most once per interval, never per packet.
+
+Everything sent while one datagram is handled (the fan-out of a video packet to every
+subscriber) is queued on the socket's :class:`~snapconf.media.egress.Egress` and leaves in
+one ``sendmmsg`` when the handler returns; sends made by timers leave on the next turn of
+the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections import Counter
@@ -22,6 +28,7 @@ from aioice.ice import get_host_addresses
 
 from snapconf.media import stun
 from snapconf.media.dtls import DtlsCertificate
+from snapconf.media.egress import Destination, Egress
 
 if TYPE_CHECKING:
     from snapconf.media.transport import WebRtcTransport
@@ -56,10 +63,14 @@ class MediaConfig:
 
 
 class _Endpoint(asyncio.DatagramProtocol):
-    """One listening socket; hands every datagram to the server with itself."""
+    """One listening socket; hands every datagram to the server with itself.
 
-    def __init__(self, server: MediaServer) -> None:
+    uvloop reads the socket; :attr:`egress` writes it.
+    """
+
+    def __init__(self, server: MediaServer, egress: Egress) -> None:
         self.server = server
+        self.egress = egress
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,6 +106,9 @@ class MediaServer:
         self.retired_forwarded_packets = 0
         self._logged_drops: Counter[str] = Counter()
         self._current: _Endpoint | None = None
+        #: inside datagram_received: egresses with datagrams queued, flushed on return
+        self._receiving = False
+        self._to_flush: list[Egress] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = False
 
@@ -146,7 +160,10 @@ class MediaServer:
                     sock.setsockopt(socket.SOL_SOCKET, opt, self.config.socket_buffer)
             sock.bind((host, self.config.port))
             sock.setblocking(False)
-            _, protocol = await loop.create_datagram_endpoint(lambda: _Endpoint(self), sock=sock)
+            egress = Egress(sock, on_first=self._egress_queued, on_drop=self.count_drops)
+            _, protocol = await loop.create_datagram_endpoint(
+                functools.partial(_Endpoint, self, egress), sock=sock
+            )
             self.endpoints.append(protocol)
         log.info(
             "media: listening on UDP %s", ", ".join(f"{h}:{p}" for h, p in self.local_addresses)
@@ -176,8 +193,24 @@ class MediaServer:
     def count_drop(self, reason: str) -> None:
         self.drops[reason] += 1
 
+    def count_drops(self, reason: str, count: int) -> None:
+        self.drops[reason] += count
+
     # -- receive path (synchronous) -------------------------------------------------------
     def datagram_received(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
+        """Handle one datagram, then send everything it caused in one batch per socket."""
+        self._receiving = True
+        try:
+            self._dispatch(endpoint, data, addr)
+        finally:
+            self._receiving = False
+            to_flush = self._to_flush
+            if to_flush:
+                for egress in to_flush:
+                    egress.flush()
+                to_flush.clear()
+
+    def _dispatch(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
         self.datagrams_in += 1
         self.bytes_in += len(data)
         if not data:
@@ -213,7 +246,8 @@ class MediaServer:
             return
         if not stun.check_integrity(request, transport.ice_pwd):
             self.drops["stun_integrity"] += 1
-            self._send(endpoint, stun.binding_error(request, 401, "Unauthorized"), addr)
+            error = stun.binding_error(request, 401, "Unauthorized")
+            self._send(endpoint.egress, error, Destination(addr))
             return
         if transport.remote_ufrag is not None and request.remote_ufrag != transport.remote_ufrag:
             self.drops["stun_remote_ufrag"] += 1
@@ -221,32 +255,42 @@ class MediaServer:
         self._current = endpoint
         transport.on_binding(addr, request.use_candidate)
         self._current = None
-        self._send(endpoint, stun.binding_success(request, addr, transport.ice_pwd), addr)
+        reply = stun.binding_success(request, addr, transport.ice_pwd)
+        self._send(endpoint.egress, reply, transport.destination(addr))
 
     # -- send path ------------------------------------------------------------------------
-    def sender_for(self, addr: Address) -> Callable[[bytes, Address], None]:
-        """The ``sendto`` of the socket ``addr`` was learnt on (counted at the transport)."""
-        entry = self.by_addr.get(addr)
-        endpoint = entry[1] if entry is not None else self.endpoints[0]
-        if endpoint.transport is None:
-            raise ConnectionError("media socket closed")
-        return endpoint.transport.sendto
+    def _egress_queued(self, egress: Egress) -> None:
+        """An egress got its first datagram: flush it after this receive, or soon."""
+        if self._receiving:
+            self._to_flush.append(egress)
+            return
+        try:
+            asyncio.get_running_loop().call_soon(egress.flush)
+        except RuntimeError:  # no event loop (a synchronous caller): send now
+            egress.flush()
 
-    def sendto(self, data: bytes, addr: Address) -> None:
+    def egress_for(self, addr: Address) -> Egress:
+        """The egress of the socket ``addr`` was learnt on (replies leave where they came)."""
         entry = self.by_addr.get(addr)
         endpoint = (
             entry[1] if entry is not None else (self.endpoints[0] if self.endpoints else None)
         )
         if endpoint is None:
             raise ConnectionError("media server not started")
-        self._send(endpoint, data, addr)
+        return endpoint.egress
 
-    def _send(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
-        if endpoint.transport is None:
-            raise ConnectionError("media socket closed")
-        endpoint.transport.sendto(data, addr)
+    def sendto(self, data: bytes, addr: Address) -> None:
+        """Send a datagram of our own (STUN, DTLS) from the socket ``addr`` belongs to."""
+        self._send(self.egress_for(addr), data, Destination(addr))
+
+    def _send(self, egress: Egress, data: bytes, dest: Destination) -> None:
+        egress.send(data, dest)
+        self.count_sent(len(data))
+
+    def count_sent(self, size: int) -> None:
+        """Count one datagram of our own (not a transport's RTP, counted there)."""
         self.datagrams_out += 1
-        self.bytes_out += len(data)
+        self.bytes_out += size
 
     # -- housekeeping ---------------------------------------------------------------------
     def check_transports(self, transports: list[WebRtcTransport], now: float) -> None:
@@ -303,5 +347,6 @@ class MediaServer:
         for transport in list(self.by_ufrag.values()):
             transport.close("server closing")
         for endpoint in self.endpoints:
+            endpoint.egress.close()
             if endpoint.transport is not None:
                 endpoint.transport.close()

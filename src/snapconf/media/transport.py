@@ -14,11 +14,12 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pylibsrtp
 
 from snapconf.media.dtls import DtlsCertificate, DtlsError, DtlsSession, Fingerprint
+from snapconf.media.egress import Destination, Egress, srtp_context
 from snapconf.media.router import Consumer, Producer
 from snapconf.rtp.packet import is_rtcp, parse_rtp_header
 from snapconf.rtp.rtcp import (
@@ -94,8 +95,12 @@ class WebRtcTransport:
         self.on_connected: Callable[[WebRtcTransport], None] | None = None
         #: DTLS datagrams that came before the remote fingerprint, replayed once it is known
         self._early_dtls: list[tuple[bytes, Address]] = []
-        #: the socket's sendto for the selected address (the socket it arrived on)
-        self._sendto: Callable[[bytes, Address], None] | None = None
+        #: where packets go: the egress of the socket the selected address came on, the
+        #: address as a sockaddr, and the libsrtp context of srtp_tx (all set together)
+        self._egress: Egress | None = None
+        self._dest: Destination | None = None
+        self._srtp_out: Any = None
+        self._destinations: dict[Address, Destination] = {}
         server.register(self)
 
     # -- negotiation ----------------------------------------------------------------------
@@ -124,9 +129,17 @@ class WebRtcTransport:
             if self.addr != addr:
                 log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
             self.addr = addr
-            self._sendto = self.server.sender_for(addr)
+            self._egress = self.server.egress_for(addr)
+            self._dest = self.destination(addr)
         if use_candidate:
             self.nominated = True
+
+    def destination(self, addr: Address) -> Destination:
+        """``addr`` as a ready sockaddr, made once per remote address of this transport."""
+        dest = self._destinations.get(addr)
+        if dest is None:
+            dest = self._destinations[addr] = Destination(addr)
+        return dest
 
     # -- DTLS ---------------------------------------------------------------------------
     def on_dtls(self, data: bytes, addr: Address) -> None:
@@ -147,9 +160,10 @@ class WebRtcTransport:
             self.server.count_drop("dtls_failed")
             self.close("dtls failed")
             return
-        if self.dtls.connected and self.srtp_tx is None:
+        if self.dtls.connected and self.srtp_tx is None and self.dtls.srtp_tx is not None:
             self.srtp_rx = self.dtls.srtp_rx
             self.srtp_tx = self.dtls.srtp_tx
+            self._srtp_out = srtp_context(self.srtp_tx)
             self.connected_at = self.server.clock()
             log.info("transport %s: DTLS connected", self.id)
             if self.on_connected is not None:
@@ -234,24 +248,24 @@ class WebRtcTransport:
                         consumer.request_keyframe()
 
     def send_rtp(self, packet: bytes) -> None:
-        """Protect and send one RTP packet; raises when not connected."""
-        srtp = self.srtp_tx
-        sendto = self._sendto
-        if srtp is None or sendto is None:
+        """Protect and queue one RTP packet; raises when not connected."""
+        context = self._srtp_out
+        egress = self._egress
+        if context is None or egress is None:
             raise ConnectionError("transport not connected")
-        data = srtp.protect(packet)
-        sendto(data, self.addr)  # type: ignore[arg-type]  # set together with addr
+        size = egress.send_srtp(packet, context, self._dest)  # type: ignore[arg-type]
         stats = self.stats
         stats.packets_out += 1
-        stats.bytes_out += len(data)
+        stats.bytes_out += size
 
     def send_rtcp(self, packet: bytes) -> None:
-        """Protect and send one RTCP compound packet; silently skipped before DTLS."""
-        srtp = self.srtp_tx
-        addr = self.addr
-        if srtp is None or addr is None:
+        """Protect and queue one RTCP compound packet; silently skipped before DTLS."""
+        context = self._srtp_out
+        egress = self._egress
+        if context is None or egress is None:
             return
-        self.server.sendto(srtp.protect_rtcp(packet), addr)
+        size = egress.send_srtcp(packet, context, self._dest)  # type: ignore[arg-type]
+        self.server.count_sent(size)
         self.stats.rtcp_out += 1
 
     def send_reports(self, now: float) -> None:
@@ -282,8 +296,9 @@ class WebRtcTransport:
         self.send_rtcp(serialize_rtcp(list(packets)))
 
     def _send_raw(self, data: bytes) -> None:
-        if self.addr is not None:
-            self.server.sendto(data, self.addr)
+        if self.addr is not None and self._egress is not None:
+            self._egress.send(data, self.destination(self.addr))
+            self.server.count_sent(len(data))
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -302,7 +317,8 @@ class WebRtcTransport:
         self.producers_by_mid.clear()
         self.consumers_by_ssrc.clear()
         self.srtp_tx = self.srtp_rx = None
-        self._sendto = None
+        self._srtp_out = None
+        self._egress = None
         log.info("transport %s closed: %s", self.id, reason)
         if self._on_close is not None:
             self._on_close(self, reason)

@@ -41,8 +41,8 @@ def _handshake(server, endpoint, transport, client, fingerprint, *, answer_late:
         for datagram in flight:
             server.datagram_received(endpoint, datagram, BROWSER)
     for _ in range(6):
-        replies = [d for d, addr in endpoint.transport.sent if addr == BROWSER and 19 < d[0] < 64]
-        endpoint.transport.sent.clear()
+        replies = [d for d, addr in endpoint.egress.sent if addr == BROWSER and 19 < d[0] < 64]
+        endpoint.egress.sent.clear()
         for datagram in replies:
             client.bio_write(datagram)
         for datagram in _client_flight(client):

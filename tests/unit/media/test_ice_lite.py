@@ -2,24 +2,30 @@
 
 from aioice import stun as aiostun
 
+from snapconf.media.egress import Destination
 from snapconf.media.server import MediaConfig, MediaServer
 from snapconf.media.transport import WebRtcTransport
 
 
 class FakeUdp:
+    def get_extra_info(self, name: str) -> tuple[str, int]:
+        return ("127.0.0.1", 10000)
+
+
+class RecordingEgress:
+    """Keeps what the server sends (STUN, DTLS), with its destination address."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, tuple[str, int]]] = []
 
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.sent.append((data, addr))
-
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 10000)
+    def send(self, data: bytes, dest: Destination) -> None:
+        self.sent.append((data, dest.addr))  # type: ignore[arg-type]
 
 
 class FakeEndpoint:
     def __init__(self) -> None:
         self.transport = FakeUdp()
+        self.egress = RecordingEgress()
 
 
 def _binding(transport: WebRtcTransport, use_candidate: bool, pwd: str | None = None) -> bytes:
@@ -49,7 +55,7 @@ def test_the_remote_address_follows_use_candidate_and_replies_go_to_each_source(
     assert transport.addr == b and transport.nominated
     server.datagram_received(endpoint, _binding(transport, use_candidate=False), a)
     assert transport.addr == b  # a check without nomination does not move a nominated pair
-    replies = [(aiostun.parse_message(d), addr) for d, addr in endpoint.transport.sent]
+    replies = [(aiostun.parse_message(d), addr) for d, addr in endpoint.egress.sent]
     assert [addr for _, addr in replies] == [a, b, a]
     assert all(r.attributes["XOR-MAPPED-ADDRESS"] == addr for r, addr in replies)
     assert all(r.check_message_integrity(transport.ice_pwd.encode()) for r, _ in replies)
@@ -60,7 +66,7 @@ def test_a_wrong_password_binds_nothing_and_is_answered_401():
     server.datagram_received(endpoint, _binding(transport, True, pwd="x" * 24), ("10.0.0.1", 1))
     assert transport.addr is None and not server.by_addr
     assert server.drops["stun_integrity"] == 1
-    ((reply, _),) = endpoint.transport.sent
+    ((reply, _),) = endpoint.egress.sent
     assert aiostun.parse_message(reply).error_code == 401
 
 
