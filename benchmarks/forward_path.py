@@ -3,15 +3,24 @@ consumer (rewrite, SRTP protect, queue; one sendmmsg per packet on a real loopba
 socket), µs per packet.
 
 The lower bound of what `sfu_forward.py` measures end to end, without wake-ups.
+``--instructions`` counts instead, with valgrind's callgrind, the user-space instructions
+per forwarded packet (the difference between two runs of different lengths, so start-up
+is not counted): a figure that does not move with the machine's load, for comparing two
+versions of the path. The kernel's share (sendmmsg on loopback) is not in it.
 
     python benchmarks/forward_path.py --consumers 20 --packets 20000
+    python benchmarks/forward_path.py --consumers 20 --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 
 from pylibsrtp import Policy, Session
@@ -22,7 +31,9 @@ from snapconf.media.server import MediaConfig, MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
 
-PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+#: what Chromium and aiortc negotiate with the server (its DTLS prefers AEAD, RFC 7714)
+PROFILE = Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+KEY_LENGTH = 32 + 12  # key and salt
 
 
 def _connected_transport(
@@ -30,7 +41,9 @@ def _connected_transport(
 ) -> WebRtcTransport:
     """A transport as DTLS leaves it: an SRTP session, its egress and its destination."""
     transport = WebRtcTransport(server, server.certificate, transport_id=f"c{addr[1]}")
-    policy = Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE)
+    policy = Policy(
+        key=os.urandom(KEY_LENGTH), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE
+    )
     policy.allow_repeat_tx = True
     transport.srtp_tx = Session(policy)
     transport.addr = addr
@@ -40,84 +53,132 @@ def _connected_transport(
     return transport
 
 
+class _Bench:
+    """One publisher's transport and producer, and ``consumers`` connected transports."""
+
+    def __init__(self, consumers: int) -> None:
+        key = os.urandom(KEY_LENGTH)
+        self.tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE))
+        rx_policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=PROFILE)
+        rx_policy.window_size = 1024
+        self.server = server = MediaServer(MediaConfig(), clock=time.monotonic)
+        transport = WebRtcTransport(server, server.certificate, transport_id="bench")
+        transport.srtp_rx = Session(rx_policy)
+        self.addr = ("192.0.2.1", 5000)
+        server.by_addr[self.addr] = (transport, None)  # type: ignore[assignment]
+        self.producer = Producer(
+            producer_id="video",
+            kind="video",
+            source="camera",
+            codec=Codec("VP8", 90000),
+            payload_type=96,
+            ssrc=5,
+            mid="1",
+            extension_ids={4: EXT_MID},
+            sink=transport,
+            owner_id="p",
+            clock=time.monotonic,
+        )
+        transport.producers_by_ssrc[5] = self.producer
+        self.consumers = consumers
+        self.seq = 0
+
+    def connect_consumers(self) -> None:
+        self.receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.receiver.bind(("127.0.0.1", 0))
+        self.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server = self.server
+        egress = Egress(self.sender, on_first=server._egress_queued, on_drop=server.count_drops)
+        router = Router()
+        for i in range(self.consumers):
+            router.consume(
+                self.producer,
+                sink=_connected_transport(server, egress, self.receiver.getsockname()),
+                mid=f"r{i}",
+                payload_types={96: 96},
+                cname="p",
+                clock=time.monotonic,
+                paused=False,
+            )
+
+    def packets(self, count: int) -> list[bytes]:
+        """``count`` SRTP video packets of 1100 bytes of payload, as a browser sends them."""
+        out = []
+        for _ in range(count):
+            seq = self.seq
+            self.seq += 1
+            rtp = build_rtp_packet(
+                payload_type=96,
+                sequence_number=seq & 0xFFFF,
+                timestamp=seq * 3000,
+                ssrc=5,
+                payload=os.urandom(1100),
+                extensions=[(4, b"1")],
+            )
+            out.append(self.tx.protect(rtp))
+        return out
+
+    def forward(self, packets: list[bytes]) -> float:
+        """Feed ``packets`` to the server as datagrams; CPU µs per packet."""
+        server, addr = self.server, self.addr
+        start = time.process_time()
+        for data in packets:
+            server.datagram_received(None, data, addr)  # type: ignore[arg-type]
+        return (time.process_time() - start) / len(packets) * 1e6
+
+
+def _instructions(consumers: int) -> None:
+    """Run this script under callgrind for two lengths; print instructions per forward."""
+    counts = []
+    lengths = (200, 600)
+    for length in lengths:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={tmp}/out",
+                    sys.executable,
+                    __file__,
+                    "--consumers",
+                    str(consumers),
+                    "--forward-only",
+                    str(length),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        found = re.search(r"Collected : (\d+)", run.stderr)
+        if found is None:
+            raise SystemExit(f"callgrind printed no count:\n{run.stderr}")
+        counts.append(int(found.group(1)))
+    per_forward = (counts[1] - counts[0]) / ((lengths[1] - lengths[0]) * max(1, consumers))
+    print(
+        f"user-space instructions per forwarded packet with {consumers} consumers "
+        f"(callgrind, {lengths[1] - lengths[0]} packets): {per_forward:.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--consumers", type=int, default=20)
     parser.add_argument("--packets", type=int, default=20000)
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument("--forward-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    key = os.urandom(30)
-    tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE))
-    rx_policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=PROFILE)
-    rx_policy.window_size = 1024
-    server = MediaServer(MediaConfig(), clock=time.monotonic)
-    transport = WebRtcTransport(server, server.certificate, transport_id="bench")
-    transport.srtp_rx = Session(rx_policy)
-    addr = ("192.0.2.1", 5000)
-    server.by_addr[addr] = (transport, None)  # type: ignore[assignment]
-    producer = Producer(
-        producer_id="video",
-        kind="video",
-        source="camera",
-        codec=Codec("VP8", 90000),
-        payload_type=96,
-        ssrc=5,
-        mid="1",
-        extension_ids={4: EXT_MID},
-        sink=transport,
-        owner_id="p",
-        clock=time.monotonic,
-    )
-    transport.producers_by_ssrc[5] = producer
-    packets = [
-        tx.protect(
-            build_rtp_packet(
-                payload_type=96,
-                sequence_number=i & 0xFFFF,
-                timestamp=i * 3000,
-                ssrc=5,
-                payload=os.urandom(1100),
-                extensions=[(4, b"1")],
-            )
-        )
-        for i in range(args.packets)
-    ]
-    start = time.process_time()
-    for data in packets:
-        server.datagram_received(None, data, addr)  # type: ignore[arg-type]
-    receive = (time.process_time() - start) / args.packets * 1e6
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    egress = Egress(sender, on_first=server._egress_queued, on_drop=server.count_drops)
-    router = Router()
-    for i in range(args.consumers):
-        router.consume(
-            producer,
-            sink=_connected_transport(server, egress, receiver.getsockname()),
-            mid=f"r{i}",
-            payload_types={96: 96},
-            cname="p",
-            clock=time.monotonic,
-            paused=False,
-        )
-    fresh = [
-        tx.protect(
-            build_rtp_packet(
-                payload_type=96,
-                sequence_number=(args.packets + i) & 0xFFFF,
-                timestamp=i * 3000,
-                ssrc=5,
-                payload=os.urandom(1100),
-                extensions=[(4, b"1")],
-            )
-        )
-        for i in range(args.packets // 10)
-    ]
-    start = time.process_time()
-    for data in fresh:
-        server.datagram_received(None, data, addr)  # type: ignore[arg-type]
-    total = (time.process_time() - start) / len(fresh) * 1e6
+    if args.instructions:
+        _instructions(args.consumers)
+        return
+    bench = _Bench(args.consumers)
+    if args.forward_only:  # under callgrind: set up, then forward this many packets
+        bench.connect_consumers()
+        bench.forward(bench.packets(args.forward_only))
+        return
+    receive = bench.forward(bench.packets(args.packets))
+    bench.connect_consumers()
+    total = bench.forward(bench.packets(args.packets // 10))
     per_consumer = (total - receive) / args.consumers
     print(
         f"receive path: {receive:.1f} µs per packet; per consumer (rewrite, protect, send): "

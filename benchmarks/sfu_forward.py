@@ -67,6 +67,7 @@ async def run_once(
     warmup: float,
     video_bitrate: int = 500_000,
     src: str | None = None,
+    pin: bool = False,
 ) -> dict[str, float]:
     http_port = _free_port(socket.SOCK_STREAM)
     media_port = _free_port(socket.SOCK_DGRAM)
@@ -87,6 +88,10 @@ async def run_once(
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": src} if src else None,
     )
+    if pin:  # the server alone on the first CPU, the clients on the others
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(server.pid, {cpus[0]})
+        os.sched_setaffinity(0, set(cpus[1:]) or {cpus[0]})
     url = f"http://127.0.0.1:{http_port}"
     clients: list[Client] = []
     try:
@@ -154,6 +159,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--video-bitrate", type=int, default=500_000, help="VP8 target, bit/s")
+    parser.add_argument(
+        "--pin", action="store_true", help="server on the first CPU, clients on the others"
+    )
     parser.add_argument("--baseline-src", help="also measure the server of this src folder")
     args = parser.parse_args()
     print(
@@ -175,6 +183,7 @@ async def main() -> None:
                 args.warmup,
                 args.video_bitrate,
                 src,
+                args.pin,
             )
             results[label].append(r)
             print(_row(f"{label}{run + 1}", r, "ok" if r["tracks_ok"] else "MISSING"))

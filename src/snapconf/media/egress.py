@@ -128,12 +128,16 @@ class Egress:
         self.sock = sock
         self.capacity = capacity
         self.count = 0
+        #: datagrams and bytes handed to the kernel (or refused by it, counted in on_drop)
         self.datagrams = 0
+        self.bytes = 0
         self.closed = False
         self._fd = sock.fileno()
         self._on_first = on_first
         self._on_drop = on_drop
         self._buffers = [_srtp_ffi.new("char[]", BUFFER_SIZE) for _ in range(capacity)]
+        #: the same buffers as memoryviews: a slice assignment copies with less overhead
+        self._views = [memoryview(_srtp_ffi.buffer(b)) for b in self._buffers]
         self._headers = _ffi.new("struct mmsghdr[]", capacity)
         self._iovecs = _ffi.new("struct iovec[]", capacity)
         self._msgs = [self._headers[i].msg_hdr for i in range(capacity)]
@@ -172,8 +176,8 @@ class Egress:
             i = 0
         if self._dests[i] is not dest:
             self._address(i, dest)
+        self._views[i][:n] = packet
         buffer = self._buffers[i]
-        _memmove(buffer, packet, n)
         length = self._length
         length[0] = n
         status = _srtp_protect(context, buffer, length)
@@ -181,6 +185,7 @@ class Egress:
             raise SrtpError(status)
         size: int = length[0]
         self._iovs[i].iov_len = size
+        self.bytes += size
         self.count = i + 1
         if i == 0:
             self._on_first(self)
@@ -205,6 +210,7 @@ class Egress:
     def _send_queued(self, i: int, n: int) -> None:
         """Buffer ``i``, now holding ``n`` bytes, is part of the batch."""
         self._iovs[i].iov_len = n
+        self.bytes += n
         self.count = i + 1
         if i == 0:
             self._on_first(self)

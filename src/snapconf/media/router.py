@@ -453,15 +453,7 @@ class Consumer:
                 ext += self._ast_header + ast
             pad = -len(ext) % 4
             block = _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
-        packet = rewrite_rtp(
-            data,
-            header,
-            payload_type=payload_type,
-            sequence_number=seq,
-            timestamp=ts,
-            ssrc=self.ssrc,
-            extension_block=block,
-        )
+        packet = rewrite_rtp(data, header, payload_type, seq, ts, self.ssrc, block)
         try:
             self.sink.send_rtp(packet)
         except Exception as exc:

@@ -96,12 +96,7 @@ class MediaServer:
         self.by_addr: dict[Address, tuple[WebRtcTransport, _Endpoint]] = {}
         self.drops: Counter[str] = Counter()
         self.datagrams_in = 0
-        self.datagrams_out = 0
         self.bytes_in = 0
-        self.bytes_out = 0
-        #: RTP sent by transports that are closed (live ones count their own)
-        self.retired_packets_out = 0
-        self.retired_bytes_out = 0
         #: RTP packets forwarded by consumers that are closed
         self.retired_forwarded_packets = 0
         self._logged_drops: Counter[str] = Counter()
@@ -113,13 +108,9 @@ class MediaServer:
         self.closed = False
 
     def totals_out(self) -> tuple[int, int]:
-        """Datagrams and bytes sent: our own (STUN, DTLS, RTCP) plus every transport's RTP."""
-        packets = self.datagrams_out + self.retired_packets_out
-        octets = self.bytes_out + self.retired_bytes_out
-        for transport in self.by_ufrag.values():
-            packets += transport.stats.packets_out
-            octets += transport.stats.bytes_out
-        return packets, octets
+        """Datagrams and bytes sent from the media sockets (RTP, RTCP, STUN, DTLS)."""
+        egresses = [endpoint.egress for endpoint in self.endpoints]
+        return sum(e.datagrams for e in egresses), sum(e.bytes for e in egresses)
 
     @property
     def local_addresses(self) -> list[Address]:
@@ -182,9 +173,7 @@ class MediaServer:
         self.by_addr[addr] = (transport, self._current)
 
     def unregister(self, transport: WebRtcTransport) -> None:
-        if self.by_ufrag.pop(transport.ice_ufrag, None) is not None:
-            self.retired_packets_out += transport.stats.packets_out
-            self.retired_bytes_out += transport.stats.bytes_out
+        self.by_ufrag.pop(transport.ice_ufrag, None)
         for addr in transport.addrs:
             entry = self.by_addr.get(addr)
             if entry is not None and entry[0] is transport:
@@ -247,7 +236,7 @@ class MediaServer:
         if not stun.check_integrity(request, transport.ice_pwd):
             self.drops["stun_integrity"] += 1
             error = stun.binding_error(request, 401, "Unauthorized")
-            self._send(endpoint.egress, error, Destination(addr))
+            endpoint.egress.send(error, Destination(addr))
             return
         if transport.remote_ufrag is not None and request.remote_ufrag != transport.remote_ufrag:
             self.drops["stun_remote_ufrag"] += 1
@@ -256,7 +245,7 @@ class MediaServer:
         transport.on_binding(addr, request.use_candidate)
         self._current = None
         reply = stun.binding_success(request, addr, transport.ice_pwd)
-        self._send(endpoint.egress, reply, transport.destination(addr))
+        endpoint.egress.send(reply, transport.destination(addr))
 
     # -- send path ------------------------------------------------------------------------
     def _egress_queued(self, egress: Egress) -> None:
@@ -278,19 +267,6 @@ class MediaServer:
         if endpoint is None:
             raise ConnectionError("media server not started")
         return endpoint.egress
-
-    def sendto(self, data: bytes, addr: Address) -> None:
-        """Send a datagram of our own (STUN, DTLS) from the socket ``addr`` belongs to."""
-        self._send(self.egress_for(addr), data, Destination(addr))
-
-    def _send(self, egress: Egress, data: bytes, dest: Destination) -> None:
-        egress.send(data, dest)
-        self.count_sent(len(data))
-
-    def count_sent(self, size: int) -> None:
-        """Count one datagram of our own (not a transport's RTP, counted there)."""
-        self.datagrams_out += 1
-        self.bytes_out += size
 
     # -- housekeeping ---------------------------------------------------------------------
     def check_transports(self, transports: list[WebRtcTransport], now: float) -> None:

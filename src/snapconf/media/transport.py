@@ -50,8 +50,6 @@ def _ice_token(length: int) -> str:
 class TransportStats:
     packets_in: int = 0
     bytes_in: int = 0
-    packets_out: int = 0
-    bytes_out: int = 0
     rtcp_in: int = 0
     rtcp_out: int = 0
 
@@ -253,10 +251,7 @@ class WebRtcTransport:
         egress = self._egress
         if context is None or egress is None:
             raise ConnectionError("transport not connected")
-        size = egress.send_srtp(packet, context, self._dest)  # type: ignore[arg-type]
-        stats = self.stats
-        stats.packets_out += 1
-        stats.bytes_out += size
+        egress.send_srtp(packet, context, self._dest)  # type: ignore[arg-type]
 
     def send_rtcp(self, packet: bytes) -> None:
         """Protect and queue one RTCP compound packet; silently skipped before DTLS."""
@@ -264,8 +259,7 @@ class WebRtcTransport:
         egress = self._egress
         if context is None or egress is None:
             return
-        size = egress.send_srtcp(packet, context, self._dest)  # type: ignore[arg-type]
-        self.server.count_sent(size)
+        egress.send_srtcp(packet, context, self._dest)  # type: ignore[arg-type]
         self.stats.rtcp_out += 1
 
     def send_reports(self, now: float) -> None:
@@ -298,7 +292,6 @@ class WebRtcTransport:
     def _send_raw(self, data: bytes) -> None:
         if self.addr is not None and self._egress is not None:
             self._egress.send(data, self.destination(self.addr))
-            self.server.count_sent(len(data))
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:

@@ -184,7 +184,6 @@ def build_rtp_packet(
 def rewrite_rtp(
     data: bytes,
     header: RtpHeader,
-    *,
     payload_type: int,
     sequence_number: int,
     timestamp: int,

@@ -185,11 +185,12 @@ async def test_a_send_outside_a_receive_leaves_on_the_next_turn_of_the_loop():
     await server.start()
     try:
         sock = _receiver()
-        server.sendto(b"from a timer", sock.getsockname())
+        dest = Destination(sock.getsockname())
+        server.egress_for(dest.addr).send(b"from a timer", dest)
         assert _pending(sock) is None
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         assert _pending(sock) == b"from a timer"
-        assert server.datagrams_out == 1
+        assert server.totals_out() == (1, len(b"from a timer"))
     finally:
         await server.close()
