@@ -27,7 +27,7 @@ _LEVEL_ID = 1
 class _NoFeedback:
     """A phone's producer: RTCP feedback (PLI, NACK) has nowhere to go for audio."""
 
-    def send_rtp(self, packet: bytes) -> None:
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
         pass
 
     def send_rtcp(self, packet: bytes) -> None:

@@ -161,13 +161,16 @@ class Egress:
         _memmove(self._buffers[i], data, n)
         self._send_queued(i, n)
 
-    def send_srtp(self, packet: bytes, context: Any, dest: Destination) -> int:
-        """Queue one RTP packet protected with ``context`` (RFC 3711 §3.3); its SRTP length.
+    def send_srtp(self, packet: bytes, body: bytes, context: Any, dest: Destination) -> int:
+        """Queue ``packet + body`` as one RTP packet protected with ``context``; its length.
 
-        The forwarding path calls this once per consumer, so it is written out flat:
-        pick a buffer, copy, protect in place, set the length.
+        RFC 3711 §3.3: the packet is encrypted and authenticated in the buffer it is sent
+        from. The forwarding path calls this once per consumer with a rewritten header and
+        the shared payload, so it is written out flat: pick a buffer, copy both parts,
+        protect in place, set the length.
         """
-        n = len(packet)
+        h = len(packet)
+        n = h + len(body)
         if n + _SRTP_TRAILER > BUFFER_SIZE:
             raise ValueError(f"packet of {n} bytes is too long")
         i = self.count
@@ -176,7 +179,9 @@ class Egress:
             i = 0
         if self._dests[i] is not dest:
             self._address(i, dest)
-        self._views[i][:n] = packet
+        view = self._views[i]
+        view[:h] = packet
+        view[h:n] = body
         buffer = self._buffers[i]
         length = self._length
         length[0] = n

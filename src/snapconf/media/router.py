@@ -20,7 +20,7 @@ from typing import Protocol
 from snapconf.rtp.packet import (
     ONE_BYTE_PROFILE,
     RtpHeader,
-    rewrite_rtp,
+    rewrite_rtp_header,
     serialize_header_extensions,
 )
 from snapconf.rtp.rtcp import (
@@ -47,9 +47,13 @@ MAX_NACK_GAP = 64
 
 
 class RtpSink(Protocol):
-    """What a consumer sends through: a connected transport (SRTP) or a test double."""
+    """What a consumer sends through: a connected transport (SRTP) or a test double.
 
-    def send_rtp(self, packet: bytes) -> None: ...
+    ``send_rtp`` sends one RTP packet given in two parts, ``packet + body``: a forwarded
+    packet's rewritten header and its unchanged payload, which are never joined in Python.
+    """
+
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None: ...
 
     def send_rtcp(self, packet: bytes) -> None: ...
 
@@ -171,8 +175,9 @@ class Producer:
                 ast = exts.get(self._ast_id)
         for tap in self.taps:
             tap(data, header, level)
+        body = data[header.payload_offset :]  # one copy of the payload for every consumer
         for consumer in self.consumers:
-            consumer.send(data, header, level, ast, arrival)
+            consumer.send(data, header, body, level, ast, arrival)
 
     def _padding_only(self, header: RtpHeader, arrival: float, size: int) -> None:
         """Swallow a padding-only packet (bandwidth probing, RFC 3550 §5.1 P bit).
@@ -412,15 +417,17 @@ class Consumer:
         self,
         data: bytes,
         header: RtpHeader,
+        body: bytes,
         level: bytes | None,
         ast: bytes | None,
         now: float,
     ) -> None:
         """Rewrite and send one packet; a failure is counted here and goes no further.
 
-        The hot path: one dict lookup, integer arithmetic, one ``pack``, one ``join``,
-        then the sink's protect and ``sendto``. The extension block is precomputed unless
-        the packet carries a value (audio level, abs-send-time) to copy.
+        ``body`` is ``data[header.payload_offset:]``, sliced once for all consumers. The hot
+        path: one dict lookup, integer arithmetic, one ``pack`` for the new header, then
+        the sink's protect and send. The extension block is precomputed unless the packet
+        carries a value (audio level, abs-send-time) to copy.
         """
         if self.paused or self.closed:
             return
@@ -453,9 +460,9 @@ class Consumer:
                 ext += self._ast_header + ast
             pad = -len(ext) % 4
             block = _EXT_HEADER.pack(ONE_BYTE_PROFILE, (len(ext) + pad) >> 2) + ext + _ZEROS[pad]
-        packet = rewrite_rtp(data, header, payload_type, seq, ts, self.ssrc, block)
+        head = rewrite_rtp_header(data, header, payload_type, seq, ts, self.ssrc, block)
         try:
-            self.sink.send_rtp(packet)
+            self.sink.send_rtp(head, body)
         except Exception as exc:
             self.stats.errors += 1
             if self.on_error is not None:
@@ -463,7 +470,7 @@ class Consumer:
             return
         stats = self.stats
         stats.packets += 1
-        stats.bytes += len(packet)
+        stats.bytes += len(head) + len(body)
 
     def _set_seq_offset(self, offset: int) -> None:
         """Change the sequence offset from the next packet on, remembering the old ones."""
@@ -503,7 +510,8 @@ class Consumer:
                 continue
             # resend under the number it had, then restore the current mapping
             self._seq_offset = (seq - producer_seq) & 0xFFFF
-            self.send(entry[0], entry[1], None, None, now)
+            data, header = entry
+            self.send(data, header, data[header.payload_offset :], None, None, now)
             self._seq_offset = current
             self.stats.retransmitted += 1
 

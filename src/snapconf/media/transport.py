@@ -245,13 +245,13 @@ class WebRtcTransport:
                     if consumer is not None:
                         consumer.request_keyframe()
 
-    def send_rtp(self, packet: bytes) -> None:
-        """Protect and queue one RTP packet; raises when not connected."""
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
+        """Protect and queue one RTP packet (``packet + body``); raises when not connected."""
         context = self._srtp_out
         egress = self._egress
         if context is None or egress is None:
             raise ConnectionError("transport not connected")
-        egress.send_srtp(packet, context, self._dest)  # type: ignore[arg-type]
+        egress.send_srtp(packet, body, context, self._dest)  # type: ignore[arg-type]
 
     def send_rtcp(self, packet: bytes) -> None:
         """Protect and queue one RTCP compound packet; silently skipped before DTLS."""

@@ -181,7 +181,7 @@ def build_rtp_packet(
     )
 
 
-def rewrite_rtp(
+def rewrite_rtp_header(
     data: bytes,
     header: RtpHeader,
     payload_type: int,
@@ -190,20 +190,40 @@ def rewrite_rtp(
     ssrc: int,
     extension_block: bytes,
 ) -> bytes:
-    """Return a copy of ``data`` with a new fixed header and extension block.
+    """The header of ``data`` rewritten: new fixed header, same CSRCs, a new extension block.
 
-    ``extension_block`` is a whole block as made by :func:`serialize_header_extensions`
-    (empty for none). CSRCs, payload and padding are kept. This is the per-consumer step
-    of the forwarding path: one ``pack`` and one ``join``.
+    The rewritten packet is this followed by ``data[header.payload_offset:]`` (payload and
+    padding, unchanged). ``extension_block`` is a whole block as made by
+    :func:`serialize_header_extensions` (empty for none). This is the per-consumer step of
+    the forwarding path, so the payload is not copied here: a fan-out slices it once.
     """
     b0 = 0x80 | (data[0] & 0x2F) | (0x10 if extension_block else 0)
-    b1 = (data[1] & 0x80) | payload_type
-    fixed = _FIXED.pack(b0, b1, sequence_number, timestamp, ssrc)
-    csrc_end = FIXED_HEADER_LENGTH + 4 * (data[0] & 0x0F)
-    payload = data[header.payload_offset :]
-    if csrc_end == FIXED_HEADER_LENGTH:
-        return b"".join((fixed, extension_block, payload))
-    return b"".join((fixed, data[FIXED_HEADER_LENGTH:csrc_end], extension_block, payload))
+    fixed = _FIXED.pack(b0, (data[1] & 0x80) | payload_type, sequence_number, timestamp, ssrc)
+    if data[0] & 0x0F:
+        return fixed + data[FIXED_HEADER_LENGTH : FIXED_HEADER_LENGTH + 4 * (data[0] & 0x0F)] + (
+            extension_block
+        )
+    return fixed + extension_block
+
+
+def rewrite_rtp(
+    data: bytes,
+    header: RtpHeader,
+    *,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    extension_block: bytes,
+) -> bytes:
+    """Return a copy of ``data`` with a new fixed header and extension block.
+
+    CSRCs, payload and padding are kept (see :func:`rewrite_rtp_header`).
+    """
+    head = rewrite_rtp_header(
+        data, header, payload_type, sequence_number, timestamp, ssrc, extension_block
+    )
+    return head + data[header.payload_offset :]
 
 
 def audio_level(value: bytes) -> tuple[bool, int]:

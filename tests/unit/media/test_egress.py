@@ -98,7 +98,7 @@ def test_srtp_protected_in_place_equals_pylibsrtp_and_unprotects_to_the_packet()
     sock = _receiver()
     dest = Destination(sock.getsockname())
     packets = [_rtp(seq) for seq in range(100, 105)]
-    sizes = [egress.send_srtp(p, srtp_context(ours), dest) for p in packets]
+    sizes = [egress.send_srtp(p[:12], p[12:], srtp_context(ours), dest) for p in packets]
     egress.flush()
     for packet, size in zip(packets, sizes, strict=True):
         wire = sock.recv(4096)
@@ -147,9 +147,9 @@ def test_srtp_failure_and_oversized_packets_raise_and_queue_nothing():
     egress, _, _ = _egress()
     dest = Destination(("127.0.0.1", 9))
     with pytest.raises(ValueError, match="too long"):
-        egress.send_srtp(_rtp(1, size=1950), srtp_context(ours), dest)
+        egress.send_srtp(_rtp(1, size=1950), b"", srtp_context(ours), dest)
     with pytest.raises(SrtpError):
-        egress.send_srtp(b"\x80\x60", srtp_context(ours), dest)  # shorter than an RTP header
+        egress.send_srtp(b"\x80\x60", b"", srtp_context(ours), dest)  # shorter than an RTP header
     assert egress.count == 0
 
 

@@ -22,10 +22,10 @@ class Sink:
         self.rtcp: list[bytes] = []
         self.fail = fail
 
-    def send_rtp(self, packet: bytes) -> None:
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
         if self.fail:
             raise ConnectionError("socket gone")
-        self.rtp.append(packet)
+        self.rtp.append(packet + body)
 
     def send_rtcp(self, packet: bytes) -> None:
         if self.fail:
