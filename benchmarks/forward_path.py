@@ -2,7 +2,10 @@
 consumer (rewrite, SRTP protect, queue; one sendmmsg per packet on a real loopback
 socket), µs per packet.
 
-The lower bound of what `sfu_forward.py` measures end to end, without wake-ups.
+The lower bound of what `sfu_forward.py` measures end to end, without wake-ups; with
+``--idle-ms`` (default 9, about the gap between packets at 500 kbit/s) the same path is also
+timed with the process idle between packets, which is what a real server sees: caches and
+branch predictors go cold while it waits.
 ``--instructions`` counts instead, with valgrind's callgrind, the user-space instructions
 per forwarded packet (the difference between two runs of different lengths, so start-up
 is not counted): a figure that does not move with the machine's load, for comparing two
@@ -119,12 +122,15 @@ class _Bench:
             out.append(self.tx.protect(rtp))
         return out
 
-    def forward(self, packets: list[bytes]) -> float:
-        """Feed ``packets`` to the server as datagrams; CPU µs per packet."""
+    def forward(self, packets: list[bytes], idle: float = 0.0) -> float:
+        """Feed ``packets`` to the server as datagrams, ``idle`` seconds apart; CPU µs per
+        packet (with ``idle``, this includes the sleep's own system calls)."""
         server, addr = self.server, self.addr
         start = time.process_time()
         for data in packets:
             server.datagram_received(None, data, addr)  # type: ignore[arg-type]
+            if idle:
+                time.sleep(idle)
         return (time.process_time() - start) / len(packets) * 1e6
 
 
@@ -166,6 +172,13 @@ def main() -> None:
     parser.add_argument("--consumers", type=int, default=20)
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument(
+        "--idle-ms",
+        type=float,
+        default=9.0,
+        help="also forward with this idle time between packets (cold caches, as a real "
+        "server waiting for the next packet); 0 skips it",
+    )
     parser.add_argument("--forward-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions:
@@ -185,6 +198,12 @@ def main() -> None:
         f"{per_consumer:.1f} µs; per forwarded packet with {args.consumers} consumers: "
         f"{total / args.consumers:.1f} µs"
     )
+    if args.idle_ms:
+        cold = bench.forward(bench.packets(300), idle=args.idle_ms / 1000)
+        print(
+            f"with {args.idle_ms:g} ms idle between packets: {cold / args.consumers:.1f} µs "
+            "per forwarded packet (cold caches, and the sleep's wake-up)"
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from snapconf.dialin.sdp import (
     SdpError,
     SessionDescription,
     build_answer,
+    build_offer,
     negotiate,
     parse_sdp,
 )
@@ -119,10 +120,12 @@ class Call:
         invite: SipRequest,
         source: Source,
         dest: tuple[str, int],
-        offer: SessionDescription,
+        offer: SessionDescription | None,
         negotiated: Negotiated,
         timer: SessionTimer | None,
     ) -> None:
+        """``offer`` is None for an INVITE without SDP: ``negotiated`` is then provisional
+        until the ACK brings the answer to the offer our 2xx makes."""
         self.gw = gateway
         self.config = gateway.config
         self.clock = gateway.clock
@@ -208,20 +211,31 @@ class Call:
 
     async def open_media(self) -> None:
         n = self.negotiated
+        known = self.offer is not None
         self.rtp = RtpSession(
             clock=self.clock,
             clock_rate=n.codec.clock_rate,
             audio_pt=n.payload_type,
             dtmf_pt=n.dtmf_payload_type,
-            remote=(n.remote_host, n.remote_port),
-            remote_rtcp=(n.remote_host, n.remote_rtcp_port),
+            remote=(n.remote_host, n.remote_port) if known else None,
+            remote_rtcp=(n.remote_host, n.remote_rtcp_port) if known else None,
             on_audio=self._on_audio,
             on_digit=self.on_digit,
         )
         await self.rtp.open(self.gw.rtp_host, self.gw.ports)
 
     def answer_sdp(self) -> bytes:
+        """Our SDP for a 2xx: the answer to the offer, or our own offer if there was none."""
         assert self.rtp is not None
+        if self.offer is None:
+            return build_offer(
+                self.config.codecs,
+                host=self.config.contact_host,
+                port=self.rtp.port,
+                session_id=self.sdp_session_id,
+                version=self.sdp_version,
+                ptime=self.config.ptime,
+            )
         return build_answer(
             self.offer,
             self.negotiated,
@@ -324,11 +338,38 @@ class Call:
         self._pending_2xx = None
         self._ack_event.set()
         if self.state is CallState.ANSWERED:
+            if self.offer is None and not self._take_answer(ack):
+                self.gw.stats["sdp_refused"] += 1
+                self.hangup("no usable answer in the ACK")
+                return
             self.state = CallState.CONFIRMED
             self._last_refresh = self.clock.now()
             self.spawn(self._ivr(), "ivr")
             if self.timer is not None and self.timer.refresher == "uas":
                 self.spawn(self._refresh_loop(), "refresh")
+
+    def _take_answer(self, ack: SipRequest) -> bool:
+        """The answer to our offer, from the ACK (RFC 3261 section 13.2.1, RFC 3264 section
+        7): the codec we prefer among those it accepts, and where to send."""
+        if not ack.body or ack.content_type != "application/sdp":
+            return False
+        try:
+            answer = parse_sdp(ack.body)
+            negotiated = negotiate(answer, self.config.codecs)
+        except SdpError as exc:
+            log.info("call %s: answer in ACK refused: %s", self.call_id, exc)
+            return False
+        self.offer, self.negotiated = answer, negotiated
+        self.on_hold = negotiated.on_hold
+        self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+        if self.rtp is not None:
+            self.rtp.set_format(
+                negotiated.codec.clock_rate, negotiated.payload_type, negotiated.dtmf_payload_type
+            )
+            if negotiated.remote_host not in ("0.0.0.0", "::") and not self.rtp.latched:
+                self.rtp.remote = (negotiated.remote_host, negotiated.remote_port)
+                self.rtp.remote_rtcp = (negotiated.remote_host, negotiated.remote_rtcp_port)
+        return True
 
     def retransmit_2xx(self) -> bool:
         """A retransmitted INVITE while the 2xx is unacknowledged: send the 2xx again."""

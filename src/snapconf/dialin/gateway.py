@@ -9,7 +9,8 @@
 4. transaction matching (section 17.2.3): retransmitted requests get the last response again;
 5. dispatch: ACK and CANCEL to their INVITE, in-dialog requests to their :class:`Call`
    (481 if none), OPTIONS answered 200, a new INVITE checked (420, 422, 488, 503) and turned
-   into a :class:`Call`.
+   into a :class:`Call`. An INVITE without SDP is a delayed offer (section 13.2.1): the 200
+   carries our offer and the ACK the answer; an ACK without a usable one ends the call.
 
 No ``Server`` header goes to peers outside the allowlist.
 """
@@ -43,7 +44,7 @@ from snapconf.dialin.message import (
 from snapconf.dialin.prompts import PromptLibrary
 from snapconf.dialin.protection import Allowlist, PinFailures, RateLimiter
 from snapconf.dialin.rtp import PortAllocator
-from snapconf.dialin.sdp import SdpError, negotiate, parse_sdp
+from snapconf.dialin.sdp import SdpError, negotiate, parse_sdp, provisional
 from snapconf.dialin.transport import Source, TcpConnection, TcpListener, UdpListener
 
 __all__ = ["SipGateway"]
@@ -579,20 +580,25 @@ class SipGateway:
             self.respond(tx, make_response(invite, 422, "Session Interval Too Small",
                                            to_tag=self._tag(), extra=[("Min-SE", str(timer))]))
             return
-        if not invite.body or invite.content_type != "application/sdp":
-            # no offer (late offer is not supported) or not SDP: RFC 3261 section 21.4.26
+        offer = None
+        negotiated = provisional(self.config.codecs)
+        if invite.body and invite.content_type != "application/sdp":
+            # an offer we cannot read: RFC 3261 section 21.4.26
             self.respond(tx, make_response(invite, 488, "Not Acceptable Here",
                                            to_tag=self._tag()))
             return
-        try:
-            offer = parse_sdp(invite.body)
-            negotiated = negotiate(offer, self.config.codecs)
-        except SdpError as exc:
-            self.stats["sdp_refused"] += 1
-            self.respond(tx, make_response(invite, 488, "Not Acceptable Here",
-                                           to_tag=self._tag(),
-                                           extra=[("Warning", _warning(304, exc))]))
-            return
+        if invite.body:
+            try:
+                offer = parse_sdp(invite.body)
+                negotiated = negotiate(offer, self.config.codecs)
+            except SdpError as exc:
+                self.stats["sdp_refused"] += 1
+                self.respond(tx, make_response(invite, 488, "Not Acceptable Here",
+                                               to_tag=self._tag(),
+                                               extra=[("Warning", _warning(304, exc))]))
+                return
+        else:  # no offer: ours goes in the 2xx, the answer comes in the ACK (section 13.2.1)
+            self.stats["delayed_offers"] += 1
         try:
             call = Call(self, invite, tx.source, tx.dest, offer, negotiated, timer)
         except SipParseError as exc:  # a Contact or Request-URI we cannot use

@@ -197,8 +197,8 @@ class RtpSession:
         clock_rate: int,
         audio_pt: int,
         dtmf_pt: int | None,
-        remote: tuple[str, int],
-        remote_rtcp: tuple[str, int],
+        remote: tuple[str, int] | None,
+        remote_rtcp: tuple[str, int] | None,
         on_audio: AudioCallback,
         on_digit: Callable[[str], None],
         rtcp_interval: float = 5.0,
@@ -207,6 +207,7 @@ class RtpSession:
         self.clock_rate = clock_rate
         self.audio_pt = audio_pt
         self.dtmf_pt = dtmf_pt
+        #: where media goes; None until known (an INVITE without SDP: the ACK's answer)
         self.remote = remote
         self.remote_rtcp = remote_rtcp
         self.latched = False
@@ -310,7 +311,7 @@ class RtpSession:
     def send(self, payload: bytes, samples: int, payload_type: int | None = None,
              marker: bool = False) -> None:
         """Send one payload covering ``samples`` RTP clock ticks."""
-        if self.closed or self._rtp is None or self._rtp.transport is None:
+        if self.closed or self._rtp is None or self._rtp.transport is None or not self.remote:
             return
         now = self.clock.now()
         if self._last_send is None:
@@ -383,8 +384,16 @@ class RtpSession:
             await self.clock.sleep_until(deadline)
             if self.closed or self._rtcp is None or self._rtcp.transport is None:
                 return
+            if self.remote_rtcp is None:
+                continue
             self._rtcp.transport.sendto(self.build_rtcp(), self.remote_rtcp)
             self.stats.rtcp_out += 1
+
+    def set_format(self, clock_rate: int, audio_pt: int, dtmf_pt: int | None) -> None:
+        """The codec the answer settled on (an offer of ours answered in the ACK)."""
+        self.clock_rate = clock_rate
+        self.audio_pt = audio_pt
+        self.dtmf_pt = dtmf_pt
 
     def update_remote(self, host: str, port: int, rtcp_port: int) -> None:
         """New SDP from a re-INVITE: use it unless media already latched elsewhere."""

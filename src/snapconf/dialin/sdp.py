@@ -2,7 +2,9 @@
 
 :func:`parse_sdp` reads an offer; :func:`negotiate` picks our codec and telephone-event from it
 and :func:`build_answer` writes the answer, one ``m=`` line per offered line (RFC 3264 section 6),
-refused streams with port 0 (section 6).
+refused streams with port 0 (section 6). When the INVITE carries no offer (RFC 3261 section
+13.2.1, "delayed offer"), :func:`build_offer` writes ours for the 2xx and :func:`negotiate`
+reads the answer that comes back in the ACK.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ __all__ = [
     "SdpError",
     "SessionDescription",
     "build_answer",
+    "build_offer",
     "negotiate",
+    "offered",
     "parse_sdp",
+    "provisional",
 ]
 
 
@@ -48,6 +53,9 @@ CODEC_INFO: dict[str, Codec] = {
     "PCMU": Codec("PCMU", "PCMU", 8000, 1, 0, 8000),
 }
 _STATIC_PT = {0: ("PCMU", 8000, 1), 8: ("PCMA", 8000, 1), 9: ("G722", 8000, 1)}
+#: payload types of our own offers: Opus as browsers number it, telephone-event per clock rate
+_OFFER_OPUS_PT = 111
+_OFFER_DTMF_PT = {8000: 101, 48000: 110}
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
 
@@ -299,4 +307,65 @@ def build_answer(
             lines.append(f"a=fmtp:{chosen.dtmf_payload_type} 0-16")
         lines.append(f"a=ptime:{ptime}")
         lines.append(f"a={chosen.answer_direction}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def offered(preference: tuple[str, ...]) -> list[tuple[int, Codec]]:
+    """The payload types and codecs of our offer, in order of preference."""
+    out = []
+    for name in preference:
+        codec = CODEC_INFO[name]
+        out.append((_OFFER_OPUS_PT if codec.static_pt is None else codec.static_pt, codec))
+    return out
+
+
+def provisional(preference: tuple[str, ...]) -> Negotiated:
+    """What a call without an offer expects until the ACK answers ours: our first codec."""
+    pt, codec = offered(preference)[0]
+    return Negotiated(
+        index=0,
+        codec=codec,
+        payload_type=pt,
+        dtmf_payload_type=_OFFER_DTMF_PT.get(codec.clock_rate),
+        remote_host="",
+        remote_port=0,
+        remote_rtcp_port=0,
+        direction="sendrecv",
+        remote_ptime=None,
+    )
+
+
+def build_offer(
+    preference: tuple[str, ...],
+    *,
+    host: str,
+    port: int,
+    session_id: int,
+    version: int,
+    ptime: int,
+) -> bytes:
+    """Our offer for an INVITE that had none (RFC 3264 section 5): every codec we speak,
+    best first, and telephone-event at each of their clock rates (RFC 4733 section 7.1.1)."""
+    ip = "IP6" if ":" in host else "IP4"
+    formats = offered(preference)
+    rates = sorted({codec.clock_rate for _, codec in formats})
+    dtmf = [(_OFFER_DTMF_PT[rate], rate) for rate in rates if rate in _OFFER_DTMF_PT]
+    pts = [str(pt) for pt, _ in formats] + [str(pt) for pt, _ in dtmf]
+    lines = [
+        "v=0",
+        f"o=snapconf {session_id} {version} IN {ip} {host}",
+        "s=snapconf",
+        f"c=IN {ip} {host}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(pts)}",
+    ]
+    for pt, c in formats:
+        channels = "/2" if c.channels > 1 else ""
+        lines.append(f"a=rtpmap:{pt} {c.encoding}/{c.clock_rate}{channels}")
+        if c.name == "opus":
+            lines.append(f"a=fmtp:{pt} useinbandfec=1;minptime=10")
+    for pt, rate in dtmf:
+        lines.append(f"a=rtpmap:{pt} telephone-event/{rate}")
+        lines.append(f"a=fmtp:{pt} 0-16")
+    lines += [f"a=ptime:{ptime}", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()

@@ -167,6 +167,20 @@ async def test_sipp_right_pin_stays_then_hangs_up(
     assert not gw.calls and gw.ports.in_use == set()
 
 
+async def test_sipp_without_sdp_answers_our_offer_in_the_ack_and_joins_with_its_pin(
+    gateway: tuple[SipGateway, EchoBridge], tmp_path: Path
+) -> None:
+    gw, bridge = gateway
+    code, log = await run_sipp("delayed_offer.xml", gw, tmp_path, timeout=30)
+    assert code == 0, log
+    assert gw.stats["delayed_offers"] == 1
+    assert len(bridge.legs) == 1
+    leg = bridge.legs[0]
+    assert (leg.conference_id, leg.codec, leg.payload_type) == ("alpha", "PCMU", 0)
+    assert leg.closed and gw.stats["bye_received"] == 1
+    assert not gw.calls and gw.ports.in_use == set()
+
+
 async def test_sipp_wrong_pin_three_times_server_hangs_up(
     gateway: tuple[SipGateway, EchoBridge], tmp_path: Path
 ) -> None:

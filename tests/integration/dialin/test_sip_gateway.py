@@ -733,3 +733,47 @@ async def test_bad_contact_gets_400_and_sdp_refusal_488(make_gateway: GatewayFac
     r = await p2.expect_response(488)
     assert r.headers.get("Warning") == "304 snapconf \"no acceptable audio stream in the offer\""
     assert not gw.calls and gw.ports.in_use == set()
+
+
+async def test_an_invite_without_sdp_gets_our_offer_and_the_call_runs_on_the_acks_answer(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, bridge, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE"))  # delayed offer (RFC 3261 section 13.2.1)
+    ok = await p.expect_response(200, timeout=10, method="INVITE")
+    offer = ok.body.decode()
+    assert ok.headers.get("Content-Type") == "application/sdp"
+    assert "m=audio " in offer and " RTP/AVP 111 9 8 0 101 110" in offer  # best first
+    assert "a=rtpmap:101 telephone-event/8000" in offer and "a=sendrecv" in offer
+    p.learn(ok)
+    # the phone answers with PCMU (and telephone-event) in the ACK
+    p.send_raw(p.request("ACK", cseq=ok.cseq.number, body=p.sdp("0 101"),
+                         content_type="application/sdp"))
+    p.audio_pt = 0
+    prompt = await p.collect_rtp(0.5)
+    assert len(prompt) >= 10
+    assert {packet[1] & 0x7F for packet in p.rtp_packets} == {0}  # the prompt speaks PCMU
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    leg = bridge.legs[0]
+    assert (leg.conference_id, leg.codec, leg.payload_type) == ("alpha", "PCMU", 0)
+    assert gw.stats["delayed_offers"] == 1
+    await p.bye()
+    await wait_for(lambda: not gw.calls)
+    assert gw.ports.in_use == set()
+
+
+async def test_an_ack_without_the_answer_to_our_offer_ends_the_call_with_bye(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE"))
+    ok = await p.expect_response(200, timeout=10, method="INVITE")
+    p.learn(ok)
+    p.ack(ok)  # no SDP: the offer in our 2xx is never answered
+    await p.expect_request("BYE")
+    await wait_for(lambda: not gw.calls)
+    assert gw.stats["sdp_refused"] == 1
+    assert gw.ports.in_use == set()
