@@ -35,8 +35,8 @@ from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
 
 #: what Chromium and aiortc negotiate with the server (its DTLS prefers AEAD, RFC 7714)
-PROFILE = Policy.SRTP_PROFILE_AEAD_AES_256_GCM
-KEY_LENGTH = 32 + 12  # key and salt
+PROFILE = Policy.SRTP_PROFILE_AEAD_AES_128_GCM
+KEY_LENGTH = 16 + 12  # key and salt
 
 
 def _connected_transport(

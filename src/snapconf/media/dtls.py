@@ -21,6 +21,13 @@ from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
 
+#: SRTP protection profiles, our preference first (the DTLS server's order decides, RFC 5764
+#: §4.1.1): AEAD AES-128-GCM (RFC 7714), authenticated encryption at less CPU per packet
+#: than AES-CM with HMAC-SHA1 and fewer AES rounds than AES-256-GCM, then the others.
+_ORDER = (b"SRTP_AEAD_AES_128_GCM", b"SRTP_AEAD_AES_256_GCM", b"SRTP_AES128_CM_SHA1_80")
+PROFILES = sorted(SRTP_PROFILES, key=lambda p: _ORDER.index(p.openssl_profile))
+
+
 @dataclass(slots=True, frozen=True)
 class Fingerprint:
     """One ``a=fingerprint`` value (RFC 8122 §5)."""
@@ -36,7 +43,7 @@ class DtlsCertificate:
         self._certificate = RTCCertificate.generateCertificate()
         sha256 = next(f for f in self._certificate.getFingerprints() if f.algorithm == "sha-256")
         self.fingerprint = Fingerprint("sha-256", sha256.value)
-        self._context = self._certificate._create_ssl_context(srtp_profiles=SRTP_PROFILES)
+        self._context = self._certificate._create_ssl_context(srtp_profiles=PROFILES)
 
     def new_connection(self) -> SSL.Connection:
         connection = SSL.Connection(self._context, None)
@@ -135,7 +142,7 @@ class DtlsSession:
 
     def _setup_srtp(self) -> None:
         selected = self._ssl.get_selected_srtp_profile()
-        for profile in SRTP_PROFILES:
+        for profile in PROFILES:
             if profile.openssl_profile == selected:
                 break
         else:
