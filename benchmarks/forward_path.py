@@ -53,6 +53,7 @@ def _connected_transport(
     transport._srtp_out = srtp_context(transport.srtp_tx)
     transport._egress = egress
     transport._dest = transport.destination(addr)
+    transport._update_sender()
     return transport
 
 

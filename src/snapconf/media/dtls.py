@@ -20,7 +20,6 @@ from aiortc.rtcdtlstransport import (
 from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
-
 #: SRTP protection profiles, our preference first (the DTLS server's order decides, RFC 5764
 #: §4.1.1): AEAD AES-128-GCM (RFC 7714), authenticated encryption at less CPU per packet
 #: than AES-CM with HMAC-SHA1 and fewer AES rounds than AES-256-GCM, then the others.

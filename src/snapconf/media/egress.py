@@ -161,41 +161,6 @@ class Egress:
         _memmove(self._buffers[i], data, n)
         self._send_queued(i, n)
 
-    def send_srtp(self, packet: bytes, body: bytes, context: Any, dest: Destination) -> int:
-        """Queue ``packet + body`` as one RTP packet protected with ``context``; its length.
-
-        RFC 3711 §3.3: the packet is encrypted and authenticated in the buffer it is sent
-        from. The forwarding path calls this once per consumer with a rewritten header and
-        the shared payload, so it is written out flat: pick a buffer, copy both parts,
-        protect in place, set the length.
-        """
-        h = len(packet)
-        n = h + len(body)
-        if n + _SRTP_TRAILER > BUFFER_SIZE:
-            raise ValueError(f"packet of {n} bytes is too long")
-        i = self.count
-        if i == self.capacity:
-            self.flush()
-            i = 0
-        if self._dests[i] is not dest:
-            self._address(i, dest)
-        view = self._views[i]
-        view[:h] = packet
-        view[h:n] = body
-        buffer = self._buffers[i]
-        length = self._length
-        length[0] = n
-        status = _srtp_protect(context, buffer, length)
-        if status:
-            raise SrtpError(status)
-        size: int = length[0]
-        self._iovs[i].iov_len = size
-        self.bytes += size
-        self.count = i + 1
-        if i == 0:
-            self._on_first(self)
-        return size
-
     def send_srtcp(self, packet: bytes, context: Any, dest: Destination) -> int:
         """Queue one RTCP compound packet protected with ``context`` (RFC 3711 §3.4)."""
         n = len(packet)
@@ -282,3 +247,47 @@ class Egress:
             return
         self.flush()
         self.closed = True
+
+
+class SrtpSender:
+    """One transport's RTP on an egress, with its SRTP context and destination bound once.
+
+    :meth:`send_rtp` is the last step of the forwarding path, once per consumer, so it is
+    written out flat: pick a buffer, copy the rewritten header and the shared payload,
+    protect in place (RFC 3711 §3.3: the tag is appended where the packet lies), queue.
+    """
+
+    __slots__ = ("context", "dest", "egress")
+
+    def __init__(self, egress: Egress, context: Any, dest: Destination) -> None:
+        self.egress = egress
+        self.context = context
+        self.dest = dest
+
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
+        """Queue ``packet + body`` as one SRTP packet; raises when libsrtp refuses it."""
+        egress = self.egress
+        h = len(packet)
+        n = h + len(body)
+        if n + _SRTP_TRAILER > BUFFER_SIZE:
+            raise ValueError(f"packet of {n} bytes is too long")
+        i = egress.count
+        if i == egress.capacity:
+            egress.flush()
+            i = 0
+        if egress._dests[i] is not self.dest:
+            egress._address(i, self.dest)
+        view = egress._views[i]
+        view[:h] = packet
+        view[h:n] = body
+        length = egress._length
+        length[0] = n
+        status = _srtp_protect(self.context, egress._buffers[i], length)
+        if status:
+            raise SrtpError(status)
+        size: int = length[0]
+        egress._iovs[i].iov_len = size
+        egress.bytes += size
+        egress.count = i + 1
+        if i == 0:
+            egress._on_first(egress)

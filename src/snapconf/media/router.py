@@ -46,6 +46,12 @@ HISTORY_SIZE = 256
 MAX_NACK_GAP = 64
 
 
+class SendRtp(Protocol):
+    """Send one RTP packet given as ``packet + body`` (see :class:`RtpSink`)."""
+
+    def __call__(self, packet: bytes, body: bytes = b"", /) -> None: ...
+
+
 class RtpSink(Protocol):
     """What a consumer sends through: a connected transport (SRTP) or a test double.
 
@@ -53,7 +59,8 @@ class RtpSink(Protocol):
     packet's rewritten header and its unchanged payload, which are never joined in Python.
     """
 
-    def send_rtp(self, packet: bytes, body: bytes = b"") -> None: ...
+    @property
+    def send_rtp(self) -> SendRtp: ...
 
     def send_rtcp(self, packet: bytes) -> None: ...
 

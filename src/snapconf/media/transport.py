@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pylibsrtp
 
 from snapconf.media.dtls import DtlsCertificate, DtlsError, DtlsSession, Fingerprint
-from snapconf.media.egress import Destination, Egress, srtp_context
-from snapconf.media.router import Consumer, Producer
+from snapconf.media.egress import Destination, Egress, SrtpSender, srtp_context
+from snapconf.media.router import Consumer, Producer, SendRtp
 from snapconf.rtp.packet import is_rtcp, parse_rtp_header
 from snapconf.rtp.rtcp import (
     RtcpFir,
@@ -99,6 +99,9 @@ class WebRtcTransport:
         self._dest: Destination | None = None
         self._srtp_out: Any = None
         self._destinations: dict[Address, Destination] = {}
+        #: protect and queue one RTP packet (``packet + body``): the bound method of the
+        #: current SrtpSender once connected, so consumers reach it in one call
+        self.send_rtp: SendRtp = self._send_rtp_unconnected
         server.register(self)
 
     # -- negotiation ----------------------------------------------------------------------
@@ -129,6 +132,7 @@ class WebRtcTransport:
             self.addr = addr
             self._egress = self.server.egress_for(addr)
             self._dest = self.destination(addr)
+            self._update_sender()
         if use_candidate:
             self.nominated = True
 
@@ -162,6 +166,7 @@ class WebRtcTransport:
             self.srtp_rx = self.dtls.srtp_rx
             self.srtp_tx = self.dtls.srtp_tx
             self._srtp_out = srtp_context(self.srtp_tx)
+            self._update_sender()
             self.connected_at = self.server.clock()
             log.info("transport %s: DTLS connected", self.id)
             if self.on_connected is not None:
@@ -245,13 +250,16 @@ class WebRtcTransport:
                     if consumer is not None:
                         consumer.request_keyframe()
 
-    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
-        """Protect and queue one RTP packet (``packet + body``); raises when not connected."""
-        context = self._srtp_out
-        egress = self._egress
-        if context is None or egress is None:
-            raise ConnectionError("transport not connected")
-        egress.send_srtp(packet, body, context, self._dest)  # type: ignore[arg-type]
+    def _update_sender(self) -> None:
+        """Bind :attr:`send_rtp` to the SRTP context, socket and address now in use."""
+        context, egress, dest = self._srtp_out, self._egress, self._dest
+        if context is None or egress is None or dest is None or self.closed:
+            self.send_rtp = self._send_rtp_unconnected
+        else:
+            self.send_rtp = SrtpSender(egress, context, dest).send_rtp
+
+    def _send_rtp_unconnected(self, packet: bytes, body: bytes = b"", /) -> None:
+        raise ConnectionError("transport not connected")
 
     def send_rtcp(self, packet: bytes) -> None:
         """Protect and queue one RTCP compound packet; silently skipped before DTLS."""
@@ -312,6 +320,7 @@ class WebRtcTransport:
         self.srtp_tx = self.srtp_rx = None
         self._srtp_out = None
         self._egress = None
+        self._update_sender()
         log.info("transport %s closed: %s", self.id, reason)
         if self._on_close is not None:
             self._on_close(self, reason)

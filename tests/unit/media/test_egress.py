@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from pylibsrtp import Policy, Session
 
-from snapconf.media.egress import Destination, Egress, SrtpError, srtp_context
+from snapconf.media.egress import Destination, Egress, SrtpError, SrtpSender, srtp_context
 from snapconf.media.server import MediaConfig, MediaServer
 from snapconf.rtp.packet import build_rtp_packet
 from snapconf.rtp.rtcp import RtcpPli
@@ -98,11 +98,14 @@ def test_srtp_protected_in_place_equals_pylibsrtp_and_unprotects_to_the_packet()
     sock = _receiver()
     dest = Destination(sock.getsockname())
     packets = [_rtp(seq) for seq in range(100, 105)]
-    sizes = [egress.send_srtp(p[:12], p[12:], srtp_context(ours), dest) for p in packets]
+    sender = SrtpSender(egress, srtp_context(ours), dest)
+    for packet in packets:  # the header and the payload given apart, as consumers do
+        sender.send_rtp(packet[:12], packet[12:])
     egress.flush()
-    for packet, size in zip(packets, sizes, strict=True):
+    assert egress.bytes == sum(len(p) + 16 for p in packets)
+    for packet in packets:
         wire = sock.recv(4096)
-        assert len(wire) == size == len(packet) + 16  # the AES-GCM tag (RFC 7714 §7)
+        assert len(wire) == len(packet) + 16  # the AES-GCM tag (RFC 7714 §7)
         assert wire == reference.protect(packet)
         assert receiver_session.unprotect(wire) == packet
 
@@ -146,10 +149,11 @@ def test_srtp_failure_and_oversized_packets_raise_and_queue_nothing():
     ours, _ = _sessions(key)
     egress, _, _ = _egress()
     dest = Destination(("127.0.0.1", 9))
+    sender = SrtpSender(egress, srtp_context(ours), dest)
     with pytest.raises(ValueError, match="too long"):
-        egress.send_srtp(_rtp(1, size=1950), b"", srtp_context(ours), dest)
+        sender.send_rtp(_rtp(1, size=1950))
     with pytest.raises(SrtpError):
-        egress.send_srtp(b"\x80\x60", b"", srtp_context(ours), dest)  # shorter than an RTP header
+        sender.send_rtp(b"\x80\x60")  # shorter than an RTP header
     assert egress.count == 0
 
 
