@@ -7,6 +7,11 @@ the runs: forwarded packets/s, server CPU µs per forwarded packet, CPU share, a
 
     python benchmarks/sfu_forward.py --publishers 1 --subscribers 20 --duration 20 --runs 3
 
+The server runs alone on the first CPU and the clients on the others (``--no-pin`` to let
+the scheduler place them): the 21 aiortc peers stand for browsers on other machines, and
+left on the same CPU they preempt the server hundreds of times a second (it wakes them with
+every send), which charges it context switches and caches refilled after the clients' work.
+
 With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a ``git worktree``
 of main), each run measures that server and this one back to back, alternating which goes
 first, and the ratio of their medians is printed: on a shared machine, a comparison made
@@ -160,13 +165,17 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--video-bitrate", type=int, default=500_000, help="VP8 target, bit/s")
     parser.add_argument(
-        "--pin", action="store_true", help="server on the first CPU, clients on the others"
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=len(os.sched_getaffinity(0)) > 1,
+        help="server alone on the first CPU, clients on the others (default with 2+ CPUs)",
     )
     parser.add_argument("--baseline-src", help="also measure the server of this src folder")
     args = parser.parse_args()
     print(
         f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
-        f"{args.duration:.0f} s per run, CPU: {_cpu_model()}"
+        f"{args.duration:.0f} s per run, CPU: {_cpu_model()}, "
+        + ("server pinned to its own CPU" if args.pin else "not pinned")
     )
     print(ROW.format("run", "in pkt/s", "fwd pkt/s", "µs/pkt", "server CPU", "loss", "tracks"))
     variants: list[tuple[str, str | None]] = [("", None)]

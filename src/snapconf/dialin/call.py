@@ -366,9 +366,9 @@ class Call:
             self.rtp.set_format(
                 negotiated.codec.clock_rate, negotiated.payload_type, negotiated.dtmf_payload_type
             )
-            if negotiated.remote_host not in ("0.0.0.0", "::") and not self.rtp.latched:
-                self.rtp.remote = (negotiated.remote_host, negotiated.remote_port)
-                self.rtp.remote_rtcp = (negotiated.remote_host, negotiated.remote_rtcp_port)
+            self.rtp.update_remote(
+                negotiated.remote_host, negotiated.remote_port, negotiated.remote_rtcp_port
+            )
         return True
 
     def retransmit_2xx(self) -> bool:

@@ -396,7 +396,8 @@ class RtpSession:
         self.dtmf_pt = dtmf_pt
 
     def update_remote(self, host: str, port: int, rtcp_port: int) -> None:
-        """New SDP from a re-INVITE: use it unless media already latched elsewhere."""
+        """New SDP (a re-INVITE, or the answer in an ACK): use it unless media already
+        latched elsewhere."""
         if not self.latched and host not in ("0.0.0.0", "::"):
             self.remote = (host, port)
             self.remote_rtcp = (host, rtcp_port)

@@ -161,7 +161,7 @@ class Egress:
         _memmove(self._buffers[i], data, n)
         self._send_queued(i, n)
 
-    def send_srtcp(self, packet: bytes, context: Any, dest: Destination) -> int:
+    def send_srtcp(self, packet: bytes, context: Any, dest: Destination) -> None:
         """Queue one RTCP compound packet protected with ``context`` (RFC 3711 §3.4)."""
         n = len(packet)
         if n + _SRTP_TRAILER > BUFFER_SIZE:
@@ -173,9 +173,7 @@ class Egress:
         status = _srtp_lib.srtp_protect_rtcp(context, self._buffers[i], length)
         if status:
             raise SrtpError(status)
-        size: int = length[0]
-        self._send_queued(i, size)
-        return size
+        self._send_queued(i, length[0])
 
     def _send_queued(self, i: int, n: int) -> None:
         """Buffer ``i``, now holding ``n`` bytes, is part of the batch."""
@@ -242,7 +240,7 @@ class Egress:
                 self._on_drop("send_error", 1)
 
     def close(self) -> None:
-        """Stop sending (queued datagrams are dropped and counted); idempotent."""
+        """Send what is queued, then drop and count whatever comes later; idempotent."""
         if self.closed:
             return
         self.flush()

@@ -263,11 +263,10 @@ class WebRtcTransport:
 
     def send_rtcp(self, packet: bytes) -> None:
         """Protect and queue one RTCP compound packet; silently skipped before DTLS."""
-        context = self._srtp_out
-        egress = self._egress
-        if context is None or egress is None:
+        context, egress, dest = self._srtp_out, self._egress, self._dest
+        if context is None or egress is None or dest is None:
             return
-        egress.send_srtcp(packet, context, self._dest)  # type: ignore[arg-type]
+        egress.send_srtcp(packet, context, dest)
         self.stats.rtcp_out += 1
 
     def send_reports(self, now: float) -> None:
