@@ -268,6 +268,18 @@ def negotiate(offer: SessionDescription, preference: tuple[str, ...]) -> Negotia
     raise SdpError("no acceptable audio stream in the offer")
 
 
+def _session_lines(host: str, session_id: int, version: int) -> list[str]:
+    """The session part of our SDP (RFC 4566 section 5): v=, o=, s=, c=, t=."""
+    ip = "IP6" if ":" in host else "IP4"
+    return [
+        "v=0",
+        f"o=snapconf {session_id} {version} IN {ip} {host}",
+        "s=snapconf",
+        f"c=IN {ip} {host}",
+        "t=0 0",
+    ]
+
+
 def build_answer(
     offer: SessionDescription,
     chosen: Negotiated,
@@ -279,14 +291,7 @@ def build_answer(
     ptime: int,
 ) -> bytes:
     """Write the answer: the chosen stream on ``host:port``, every other one with port 0."""
-    ip = "IP6" if ":" in host else "IP4"
-    lines = [
-        "v=0",
-        f"o=snapconf {session_id} {version} IN {ip} {host}",
-        "s=snapconf",
-        f"c=IN {ip} {host}",
-        "t=0 0",
-    ]
+    lines = _session_lines(host, session_id, version)
     for index, m in enumerate(offer.media):
         if index != chosen.index:
             lines.append(f"m={m.media} 0 {m.proto} {m.formats[0]}")
@@ -346,19 +351,12 @@ def build_offer(
 ) -> bytes:
     """Our offer for an INVITE that had none (RFC 3264 section 5): every codec we speak,
     best first, and telephone-event at each of their clock rates (RFC 4733 section 7.1.1)."""
-    ip = "IP6" if ":" in host else "IP4"
     formats = offered(preference)
     rates = sorted({codec.clock_rate for _, codec in formats})
     dtmf = [(_OFFER_DTMF_PT[rate], rate) for rate in rates if rate in _OFFER_DTMF_PT]
     pts = [str(pt) for pt, _ in formats] + [str(pt) for pt, _ in dtmf]
-    lines = [
-        "v=0",
-        f"o=snapconf {session_id} {version} IN {ip} {host}",
-        "s=snapconf",
-        f"c=IN {ip} {host}",
-        "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(pts)}",
-    ]
+    lines = _session_lines(host, session_id, version)
+    lines.append(f"m=audio {port} RTP/AVP {' '.join(pts)}")
     for pt, c in formats:
         channels = "/2" if c.channels > 1 else ""
         lines.append(f"a=rtpmap:{pt} {c.encoding}/{c.clock_rate}{channels}")

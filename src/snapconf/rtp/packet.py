@@ -206,26 +206,6 @@ def rewrite_rtp_header(
     return fixed + extension_block
 
 
-def rewrite_rtp(
-    data: bytes,
-    header: RtpHeader,
-    *,
-    payload_type: int,
-    sequence_number: int,
-    timestamp: int,
-    ssrc: int,
-    extension_block: bytes,
-) -> bytes:
-    """Return a copy of ``data`` with a new fixed header and extension block.
-
-    CSRCs, payload and padding are kept (see :func:`rewrite_rtp_header`).
-    """
-    head = rewrite_rtp_header(
-        data, header, payload_type, sequence_number, timestamp, ssrc, extension_block
-    )
-    return head + data[header.payload_offset :]
-
-
 def audio_level(value: bytes) -> tuple[bool, int]:
     """Decode an RFC 6464 §3 client-to-mixer audio level: (voice activity, -dBov 0..127)."""
     if not value:

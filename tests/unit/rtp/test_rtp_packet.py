@@ -10,7 +10,7 @@ from snapconf.rtp.packet import (
     is_rtcp,
     parse_header_extensions,
     parse_rtp_header,
-    rewrite_rtp,
+    rewrite_rtp_header,
     serialize_header_extensions,
 )
 
@@ -75,17 +75,13 @@ def test_rewrite_changes_header_keeps_payload_csrcs_and_padding():
     h = parse_rtp_header(data)
     assert h.csrcs == (0xCAFE,) and h.padding_length == 3
     block = serialize_header_extensions([(5, b"7"), (2, b"\x10")])
-    out = rewrite_rtp(
-        data, h, payload_type=100, sequence_number=7, timestamp=123, ssrc=99, extension_block=block
-    )
+    out = rewrite_rtp_header(data, h, 100, 7, 123, 99, block) + data[h.payload_offset :]
     o = parse_rtp_header(out)
     assert (o.payload_type, o.sequence_number, o.timestamp, o.ssrc) == (100, 7, 123, 99)
     assert o.marker and o.csrcs == (0xCAFE,) and o.padding_length == 3
     assert o.extensions == {5: b"7", 2: b"\x10"}
     assert out.endswith(b"abc\x00\x00\x03")
-    without = rewrite_rtp(
-        data, h, payload_type=100, sequence_number=7, timestamp=123, ssrc=99, extension_block=b""
-    )
+    without = rewrite_rtp_header(data, h, 100, 7, 123, 99, b"") + data[h.payload_offset :]
     assert parse_rtp_header(without).extensions == {}
     assert without[0] & 0x10 == 0
 
