@@ -12,6 +12,10 @@ the scheduler place them): the 21 aiortc peers stand for browsers on other machi
 left on the same CPU they preempt the server hundreds of times a second (it wakes them with
 every send), which charges it context switches and caches refilled after the clients' work.
 
+Before and after the runs, a host check measures what a uvloop receiver that does nothing
+costs per datagram at the same rate (``udp_baseline.py``): on a shared VM that figure moves
+by a factor of 3 to 4 from one hour to the next, and the server's figure with it.
+
 With ``--baseline-src DIR`` (the ``src`` folder of another checkout, e.g. a ``git worktree``
 of main), each run measures that server and this one back to back, alternating which goes
 first, and the ratio of their medians is printed: on a shared machine, a comparison made
@@ -30,6 +34,7 @@ import sys
 import time
 
 import aiohttp
+from udp_baseline import measure as measure_wakeups
 
 from snapconf.client import Client, preencoded_audio, preencoded_video
 from snapconf.testing import wait_healthy
@@ -177,6 +182,8 @@ async def main() -> None:
         f"{args.duration:.0f} s per run, CPU: {_cpu_model()}, "
         + ("server pinned to its own CPU" if args.pin else "not pinned")
     )
+    host_check = "host check, bare uvloop receiver at 116 datagrams/s: {:.1f} µs per datagram"
+    print(host_check.format(await asyncio.to_thread(measure_wakeups, 116.0, 5.0)))
     print(ROW.format("run", "in pkt/s", "fwd pkt/s", "µs/pkt", "server CPU", "loss", "tracks"))
     variants: list[tuple[str, str | None]] = [("", None)]
     if args.baseline_src:
@@ -203,6 +210,7 @@ async def main() -> None:
     if args.baseline_src:
         ratio = medians["this "]["cpu_us_per_packet"] / medians["base "]["cpu_us_per_packet"]
         print(f"this / base, server CPU per forwarded packet: {ratio:.2f}")
+    print(host_check.format(await asyncio.to_thread(measure_wakeups, 116.0, 5.0)))
 
 
 ROW = "{:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>7}"

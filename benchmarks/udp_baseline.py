@@ -38,6 +38,27 @@ async def _receive(port: int) -> None:
     await asyncio.sleep(3600)
 
 
+def measure(rate: float, seconds: float) -> float:
+    """CPU µs per datagram of a bare uvloop receiver fed ``rate`` datagrams a second."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    receiver = subprocess.Popen([sys.executable, __file__, "--receive", str(port)])
+    try:
+        time.sleep(1.0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            data = os.urandom(1000)
+            cpu0, start, sent = _cpu_seconds(receiver.pid), time.monotonic(), 0
+            while time.monotonic() - start < seconds:
+                sender.sendto(data, ("127.0.0.1", port))
+                sent += 1
+                time.sleep(max(0.0, start + sent / rate - time.monotonic()))
+            return (_cpu_seconds(receiver.pid) - cpu0) / sent * 1e6
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=116.0, help="datagrams per second")
@@ -47,26 +68,11 @@ def main() -> None:
     if args.receive:
         uvloop.run(_receive(args.receive))
         return
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    receiver = subprocess.Popen([sys.executable, __file__, "--receive", str(port)])
-    try:
-        time.sleep(1.0)
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        data = os.urandom(1000)
-        cpu0, start, sent = _cpu_seconds(receiver.pid), time.monotonic(), 0
-        while time.monotonic() - start < args.seconds:
-            sender.sendto(data, ("127.0.0.1", port))
-            sent += 1
-            time.sleep(max(0.0, start + sent / args.rate - time.monotonic()))
-        cpu = _cpu_seconds(receiver.pid) - cpu0
-        print(
-            f"bare uvloop UDP receiver: {sent / args.seconds:.0f} datagrams/s, "
-            f"{cpu / sent * 1e6:.1f} µs of CPU per datagram"
-        )
-    finally:
-        receiver.kill()
+    per_datagram = measure(args.rate, args.seconds)
+    print(
+        f"bare uvloop UDP receiver: {args.rate:.0f} datagrams/s, "
+        f"{per_datagram:.1f} µs of CPU per datagram"
+    )
 
 
 if __name__ == "__main__":

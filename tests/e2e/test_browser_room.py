@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -386,6 +387,9 @@ async def test_browser_and_python_client_in_one_room(rooms: Rooms, server: Serve
         )
         assert frame.width > 0 and frame.height > 0
         client_id = client.participant_id
+        # Chromium and aiortc both end up on the server's first choice of SRTP profile
+        profiles = set(re.findall(r"DTLS connected, (\w+)", server.log()))
+        assert profiles == {"SRTP_AEAD_AES_128_GCM"}, profiles
 
     # the client left: its tile goes away (the receive connection's renegotiation after
     # the last remote track goes is test_media_flows_again_after_the_room_emptied's concern)

@@ -73,6 +73,8 @@ class DtlsSession:
         self.connected = False
         self.srtp_rx: Session | None = None
         self.srtp_tx: Session | None = None
+        #: the negotiated SRTP protection profile, e.g. ``SRTP_AEAD_AES_128_GCM``
+        self.srtp_profile = ""
 
     def receive(self, data: bytes) -> None:
         """Handle one DTLS datagram. Raises :class:`DtlsError` when the handshake fails."""
@@ -166,3 +168,4 @@ class DtlsSession:
         tx.window_size = 1024
         self.srtp_rx = Session(rx)
         self.srtp_tx = Session(tx)
+        self.srtp_profile = profile.openssl_profile.decode()

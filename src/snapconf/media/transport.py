@@ -168,7 +168,7 @@ class WebRtcTransport:
             self._srtp_out = srtp_context(self.srtp_tx)
             self._update_sender()
             self.connected_at = self.server.clock()
-            log.info("transport %s: DTLS connected", self.id)
+            log.info("transport %s: DTLS connected, %s", self.id, self.dtls.srtp_profile)
             if self.on_connected is not None:
                 self.on_connected(self)
 

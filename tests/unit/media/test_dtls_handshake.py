@@ -59,6 +59,7 @@ def test_the_handshake_yields_srtp_keys_both_sides_agree_on():
     assert transport.srtp_tx is not None and transport.srtp_rx is not None
     # the client offers all of aiortc's profiles; the server's preference decides (RFC 5764)
     assert client.get_selected_srtp_profile() == b"SRTP_AEAD_AES_128_GCM"
+    assert transport.dtls is not None and transport.dtls.srtp_profile == "SRTP_AEAD_AES_128_GCM"
 
 
 def test_a_client_hello_that_beats_the_answer_is_kept_and_replayed():
