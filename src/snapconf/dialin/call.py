@@ -371,6 +371,15 @@ class Call:
             )
         return True
 
+    @property
+    def awaiting_ack(self) -> bool:
+        """Our 2xx to the INVITE is not acknowledged yet (no BYE before it, section 15)."""
+        return self.state is CallState.ANSWERED
+
+    async def acknowledged(self) -> None:
+        """Wait until the ACK of our 2xx arrives or the call ends."""
+        await self._ack_event.wait()
+
     def retransmit_2xx(self) -> bool:
         """A retransmitted INVITE while the 2xx is unacknowledged: send the 2xx again."""
         if self._pending_2xx is None:

@@ -49,6 +49,9 @@ from snapconf.dialin.transport import Source, TcpConnection, TcpListener, UdpLis
 
 __all__ = ["SipGateway"]
 
+#: seconds a closing gateway waits for the ACKs of calls it has just answered
+ACK_GRACE = 2.0
+
 log = logging.getLogger(__name__)
 
 KNOWN_METHODS = frozenset({
@@ -189,10 +192,19 @@ class SipGateway:
             await asyncio.shield(self._warm)
 
     async def close(self) -> None:
-        """Hang up every call (BYE), stop listening; idempotent."""
+        """Hang up every call (BYE), stop listening; idempotent.
+
+        RFC 3261 section 15: no BYE before the ACK of our 2xx. Calls answered but not yet
+        acknowledged get up to ``ACK_GRACE`` seconds for their ACK (usually in flight);
+        after that they get their BYE anyway, as the gateway is going away.
+        """
         if self._closed:
             return
         self._closed = True
+        unacknowledged = [call.acknowledged() for call in self.calls.values() if call.awaiting_ack]
+        if unacknowledged:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*unacknowledged), ACK_GRACE)
         for call in list(self.calls.values()):
             call.hangup("gateway closing")
         await asyncio.sleep(0)  # let the BYE transactions start (and send)

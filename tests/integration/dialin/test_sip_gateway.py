@@ -777,3 +777,22 @@ async def test_an_ack_without_the_answer_to_our_offer_ends_the_call_with_bye(
     await wait_for(lambda: not gw.calls)
     assert gw.stats["sdp_refused"] == 1
     assert gw.ports.in_use == set()
+
+
+async def test_a_closing_gateway_waits_for_the_ack_of_a_call_it_just_answered_before_bye(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, _, phone = await make_gateway()
+    p = await phone()
+    p.send_raw(p.request("INVITE", body=p.sdp("8 0 101"), content_type="application/sdp"))
+    ok = await p.expect_response(200, timeout=10, method="INVITE")
+    p.learn(ok)
+    close = asyncio.create_task(gw.close())
+    # RFC 3261 section 15: while our 2xx is unacknowledged, no BYE comes
+    with pytest.raises(TimeoutError):
+        await p.expect_request("BYE", timeout=0.4)
+    p.ack(ok)
+    bye = await p.expect_request("BYE", timeout=3)
+    assert bye.call_id == p.call_id
+    await close
+    assert not gw.calls and gw.ports.in_use == set()
