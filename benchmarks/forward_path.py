@@ -29,7 +29,7 @@ import time
 from pylibsrtp import Policy, Session
 
 from snapconf.media.egress import Egress, srtp_context
-from snapconf.media.router import EXT_MID, Codec, Producer, Router
+from snapconf.media.router import EXT_MID, HISTORY_SIZE, Codec, Producer, Router
 from snapconf.media.server import MediaConfig, MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
@@ -47,7 +47,8 @@ def _connected_transport(
     policy = Policy(
         key=os.urandom(KEY_LENGTH), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE
     )
-    policy.allow_repeat_tx = True
+    policy.allow_repeat_tx = True  # as DtlsSession sets up srtp_tx
+    policy.window_size = HISTORY_SIZE
     transport.srtp_tx = Session(policy)
     transport.addr = addr
     transport._srtp_out = srtp_context(transport.srtp_tx)

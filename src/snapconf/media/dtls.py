@@ -20,6 +20,8 @@ from aiortc.rtcdtlstransport import (
 from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
+from snapconf.media.router import HISTORY_SIZE
+
 #: SRTP protection profiles, our preference first (the DTLS server's order decides, RFC 5764
 #: §4.1.1): AEAD AES-128-GCM (RFC 7714), authenticated encryption at less CPU per packet
 #: than AES-CM with HMAC-SHA1 and fewer AES rounds than AES-256-GCM, then the others.
@@ -164,8 +166,10 @@ class DtlsSession:
             ssrc_type=Policy.SSRC_ANY_OUTBOUND,
             srtp_profile=profile.libsrtp_profile,
         )
+        # a NACKed packet goes again under its index (RFC 4585 §6.2.1, no RTX): the send
+        # window covers the router's history, and no more (libsrtp shifts it per packet)
         tx.allow_repeat_tx = True
-        tx.window_size = 1024
+        tx.window_size = HISTORY_SIZE
         self.srtp_rx = Session(rx)
         self.srtp_tx = Session(tx)
         self.srtp_profile = profile.openssl_profile.decode()

@@ -2,11 +2,15 @@
 
 import contextlib
 
+import pylibsrtp
+import pytest
 from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
 from OpenSSL import SSL
 from tests.unit.media.test_ice_lite import _binding, _setup
 
 from snapconf.media.dtls import Fingerprint
+from snapconf.media.router import HISTORY_SIZE
+from snapconf.rtp.packet import build_rtp_packet
 
 BROWSER = ("10.0.0.7", 40000)
 
@@ -81,3 +85,25 @@ def test_a_certificate_that_does_not_match_the_sdp_fingerprint_closes_the_transp
     _handshake(server, endpoint, transport, client, other, answer_late=False)
     assert transport.srtp_tx is None and transport.closed
     assert closed == ["dtls failed"] and server.drops["dtls_failed"] == 1
+
+
+def test_the_send_session_takes_a_retransmission_as_old_as_the_router_history():
+    server, endpoint, transport = _setup()
+    server.datagram_received(endpoint, _binding(transport, use_candidate=True), BROWSER)
+    client, fingerprint = _client()
+    _handshake(server, endpoint, transport, client, fingerprint, answer_late=False)
+    srtp = transport.srtp_tx
+    assert srtp is not None
+    packets = [
+        build_rtp_packet(
+            payload_type=96, sequence_number=seq, timestamp=seq, ssrc=7, payload=b"x" * 100
+        )
+        for seq in range(HISTORY_SIZE + 10)
+    ]
+    for packet in packets:
+        srtp.protect(packet)
+    # a NACK for the oldest packet the router still has: sent again under its own index
+    srtp.protect(packets[10])
+    # older than the history: libsrtp's send window refuses it, as the router would anyway
+    with pytest.raises(pylibsrtp.Error):
+        srtp.protect(packets[0])
