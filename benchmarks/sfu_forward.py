@@ -77,7 +77,7 @@ async def run_once(
     warmup: float,
     video_bitrate: int = 500_000,
     src: str | None = None,
-    pin: bool = False,
+    cpus: list[int] | None = None,
 ) -> dict[str, float]:
     http_port = _free_port(socket.SOCK_STREAM)
     media_port = _free_port(socket.SOCK_DGRAM)
@@ -98,10 +98,9 @@ async def run_once(
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": src} if src else None,
     )
-    if pin:  # the server alone on the first CPU, the clients on the others
-        cpus = sorted(os.sched_getaffinity(0))
+    if cpus:  # the server alone on the first CPU, the clients on the others
         os.sched_setaffinity(server.pid, {cpus[0]})
-        os.sched_setaffinity(0, set(cpus[1:]) or {cpus[0]})
+        os.sched_setaffinity(0, set(cpus[1:]))
     url = f"http://127.0.0.1:{http_port}"
     clients: list[Client] = []
     try:
@@ -177,10 +176,14 @@ async def main() -> None:
     )
     parser.add_argument("--baseline-src", help="also measure the server of this src folder")
     args = parser.parse_args()
+    # the CPUs as they are before any run pins this process to the clients' share
+    cpus = (
+        sorted(os.sched_getaffinity(0)) if args.pin and len(os.sched_getaffinity(0)) > 1 else None
+    )
     print(
         f"{args.publishers} publisher(s) x {args.subscribers} subscribers, "
         f"{args.duration:.0f} s per run, CPU: {_cpu_model()}, "
-        + ("server pinned to its own CPU" if args.pin else "not pinned")
+        + (f"server pinned to CPU {cpus[0]}, clients to {cpus[1:]}" if cpus else "not pinned")
     )
     host_check = "host check, bare uvloop receiver at 116 datagrams/s: {:.1f} µs per datagram"
     print(host_check.format(await asyncio.to_thread(measure_wakeups, 116.0, 5.0)))
@@ -199,7 +202,7 @@ async def main() -> None:
                 args.warmup,
                 args.video_bitrate,
                 src,
-                args.pin,
+                cpus,
             )
             results[label].append(r)
             print(_row(f"{label}{run + 1}", r, "ok" if r["tracks_ok"] else "MISSING"))
