@@ -198,3 +198,26 @@ async def test_a_send_outside_a_receive_leaves_on_the_next_turn_of_the_loop():
         assert server.totals_out() == (1, len(b"from a timer"))
     finally:
         await server.close()
+
+
+async def test_what_a_received_datagram_causes_has_left_when_the_handler_returns():
+    from aioice import stun as aiostun
+    from tests.unit.media.test_ice_lite import _binding
+
+    from snapconf.media.transport import WebRtcTransport
+
+    server = MediaServer(MediaConfig(port=0), clock=lambda: 0.0)
+    await server.start()
+    try:
+        transport = WebRtcTransport(server, server.certificate, transport_id="t")
+        browser = _receiver()
+        # synchronously, as uvloop calls it: no turn of the event loop in between
+        server.datagram_received(
+            server.endpoints[0], _binding(transport, use_candidate=True), browser.getsockname()
+        )
+        reply = _pending(browser)
+        assert reply is not None
+        assert aiostun.parse_message(reply).message_class == aiostun.Class.RESPONSE
+        assert server.totals_out()[0] == 1
+    finally:
+        await server.close()
