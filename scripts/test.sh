@@ -9,16 +9,19 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq python3 python3-venv python3-dev build-essential libopus0 \
     chromium sip-tester baresip linphone-cli espeak-ng sox >/dev/null
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e ".[test]"
-export PATH="$PWD/.venv/bin:$PATH"   # tools the tests start: schemathesis' `st`
+# The tests have their own environment: reinstalling into the one `scripts/serve.sh` runs
+# from would pull the package from under a running server.
+VENV=.venv-test
+[ -x $VENV/bin/python ] || python3 -m venv $VENV
+$VENV/bin/pip install -q --upgrade pip
+$VENV/bin/pip install -q -e ".[test]"
+export PATH="$PWD/$VENV/bin:$PATH"   # tools the tests start: schemathesis' `st`
 # a real OpenID Connect provider for the sign-in tests (needs Node.js 20 or newer)
 if command -v npm >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
     npm ci --prefix tests/integration/api/oidc --no-audit --no-fund --silent
 else
     echo "warning: Node.js 20+ not found: the OpenID Connect sign-in tests will be skipped" >&2
 fi
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+$VENV/bin/ruff check src tests benchmarks
+$VENV/bin/mypy
+exec $VENV/bin/python -m pytest "$@"
