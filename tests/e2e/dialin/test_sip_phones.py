@@ -299,13 +299,11 @@ async def test_two_softphones_hear_each_other_not_themselves(
             await wait_for_legs(bridge, i + 1, 10)
         await wait_prompts_done(gw, 10)
         await asyncio.sleep(3.0)  # both talking and listening to the mix
-        mixer = bridge.mixers["alpha"]
         assert [leg.participant_count for leg in bridge.open_legs()] == [2, 2]
         # baresip offers PCMU only; linphonec offers Opus first: both paths through the mixer
         assert [leg.codec for leg in bridge.open_legs()] == ["PCMU", "opus"]
         for leg in bridge.open_legs():
             assert leg.received > 100
-        overruns, ticks = mixer.stats.overruns, mixer.stats.ticks
     finally:
         await asyncio.gather(*(phone.stop() for phone in phones))
     loop = asyncio.get_running_loop()
@@ -314,8 +312,8 @@ async def test_two_softphones_hear_each_other_not_themselves(
         assert loop.time() < end, "calls left behind after the phones hung up"
         await asyncio.sleep(0.1)
     assert gw.ports.in_use == set()
-    # the two baresip processes share the 2 cores with the mixer: allow a rare late tick
-    assert overruns <= ticks // 50, f"{overruns} mixer overruns in {ticks} ticks"
+    # what each phone recorded is the behaviour; mixer overruns (the softphones share the cores
+    # with the mixer) are a cost, measured by benchmarks/mixer.py
     tones = {p.name: p.tone_hz for p in phones}
     for phone in phones:
         pcm, rate = read_wav(phone.recording())
