@@ -18,26 +18,34 @@
     │   ├── AuthExpired              auth_expired
     │   └── RoomMismatch             room_mismatch
     ├── RoomFull                     room_full
+    ├── AddressLimit                 too_many_from_address    (per-address caps)
     ├── ConferenceNotFound           conference_not_found     (booked rooms)
     ├── ConferenceNotStarted         conference_not_started
     ├── ConferenceEnded              conference_ended
     ├── ConferenceCancelled          conference_cancelled
-    └── BadSdp                       bad_sdp
+    ├── BadSdp                       bad_sdp
+    ├── UnsupportedCodec             unsupported_codec        (publish: nothing applied)
+    └── TooManyTracks                too_many_tracks          (publish: nothing applied)
 
 Anything else that escapes a handler is reported as ``internal`` and logged.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SnapconfError(Exception):
-    """Base class: ``code`` is stable, ``message`` is for people."""
+    """Base class: ``code`` is stable, ``message`` is for people (in English, for logs and
+    developers; pages write their own sentence per code), ``details`` is machine-readable
+    context sent with the code (e.g. when a conference opens)."""
 
     code = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
 
 
 class ProtocolError(SnapconfError):
@@ -100,8 +108,26 @@ class RoomFull(SnapconfError):
     code = "room_full"
 
 
+class AddressLimit(SnapconfError):
+    """One IP address already has as many participants as ``signaling`` allows."""
+
+    code = "too_many_from_address"
+
+
 class BadSdp(SnapconfError):
     code = "bad_sdp"
+
+
+class UnsupportedCodec(SnapconfError):
+    """A publish offers a codec the room cannot map for its receivers."""
+
+    code = "unsupported_codec"
+
+
+class TooManyTracks(SnapconfError):
+    """A publish would give the participant more tracks than the room allows."""
+
+    code = "too_many_tracks"
 
 
 class ConferenceNotFound(SnapconfError):

@@ -124,3 +124,23 @@ async def test_a_booked_limit_refuses_the_next_caller(server):
     assert other.participant_count == 1
     first.close()
     other.close()
+
+
+async def test_a_caller_without_a_number_is_shown_as_a_phone_not_as_dots(server):
+    url = base_url(server)
+    browser = Client(url, "sans-numero", "Alice", decode=False)
+    try:
+        await browser.join()
+        bridge = PhoneBridge(server.conferences)
+        leg = await bridge.join_phone(
+            "sans-numero", "anonymous", "", "PCMA", 8, 8000, lambda _: None, lambda _: None
+        )
+        await browser.wait_for(
+            lambda c: any(
+                p["kind"] == "phone" and p["displayName"] == "Téléphone"
+                for p in c.participants.values()
+            )
+        )
+        leg.close()
+    finally:
+        await browser.close()

@@ -9,8 +9,10 @@ rooms are allowed. :class:`StoreDirectory` implements the SIP gateway's
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from snapconf.api.config import ApiConfig
 from snapconf.conference import Conferences, valid_room_name
@@ -35,6 +37,10 @@ def booking_state(booking: Booking, config: ApiConfig, now: float) -> Conference
     if now < booking.starts - config.open_before:
         return ConferenceState.NOT_STARTED
     return ConferenceState.OPEN
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class StoreAdmission:
@@ -69,7 +75,13 @@ class StoreAdmission:
         if state is ConferenceState.ENDED:
             raise ConferenceEnded("this conference has ended")
         if state is ConferenceState.NOT_STARTED:
-            raise ConferenceNotStarted("this conference has not opened yet")
+            raise ConferenceNotStarted(
+                "this conference has not opened yet",
+                {
+                    "startsAt": _iso(booking.starts),
+                    "opensAt": _iso(booking.starts - self.config.open_before),
+                },
+            )
         grant = self._grant(token, room)
         if grant is None and booking.access == "restricted":
             raise AuthRequired("this conference needs an invitation link from its organiser")
@@ -78,7 +90,8 @@ class StoreAdmission:
         live = self.conferences.get(room)
         if live is not None and len(live.participants) >= booking.max_participants:
             raise RoomFull(f"conference {room} has {booking.max_participants} participants")
-        return grant or JoinGrant(room=room, role="participant", name=None, subject=None)
+        grant = grant or JoinGrant(room=room, role="participant", name=None, subject=None)
+        return dataclasses.replace(grant, title=booking.title)
 
     def _grant(self, token: object, room: str) -> JoinGrant | None:
         if token is None or token == "":

@@ -81,9 +81,12 @@ def mask_number(number: str) -> str:
 
     French numbers (``+33`` or national ``0`` followed by nine digits) are grouped the French
     way; any other number keeps its first three characters and its last two digits. Numbers
-    too short to hide anything are masked entirely.
+    too short to hide anything are masked entirely; a caller id with no digits at all
+    (``anonymous``) gives ``""``, so that the caller is shown as a phone, not as dots.
     """
     digits = "".join(_DIGITS.findall(number))
+    if not digits:
+        return ""
     if number.startswith("+33") and len(digits) == 11:
         return f"+33 {digits[2]} •• •• •• {digits[-2:]}"
     if number.startswith("0033") and len(digits) == 13:

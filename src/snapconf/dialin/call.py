@@ -636,7 +636,7 @@ class Call:
             leg = await self.gw.bridge.join_phone(
                 conference_id,
                 self.caller_display,
-                mask_number(self.caller_number) if self.caller_number else "anonymous",
+                mask_number(self.caller_number),
                 n.codec.name,
                 n.payload_type,
                 n.codec.clock_rate,

@@ -20,6 +20,9 @@ from snapconf.rtp.packet import build_rtp_packet, parse_rtp_header
 
 log = logging.getLogger(__name__)
 
+#: the name of a phone participant whose caller id has no digits
+PHONE_NAME = "Téléphone"
+
 #: the header extension id phone packets carry their level in, inside the server
 _LEVEL_ID = 1
 
@@ -139,7 +142,8 @@ class PhoneBridge:
         conference = self.conferences.get_or_create(conference_id)
         clock = self.conferences.clock
         participant = Participant(
-            display_name=masked_number or caller_display or "Téléphone",
+            # the caller's display name is theirs to choose: show the number they call from
+            display_name=masked_number or PHONE_NAME,
             kind="phone",
             listener=_PhoneListener(on_end),
             clock=clock,

@@ -39,6 +39,8 @@ class JoinGrant:
     role: str
     name: str | None
     subject: str | None
+    #: the booked conference's title, shown to those who join it
+    title: str | None = None
 
 
 class TokenVerifier:

@@ -15,7 +15,9 @@ NO_NUMBER = "Aucun numéro d’appel n’est configuré"  # noqa: RUF001
 
 
 async def _conference_page(make_server: Any, numbers: list[str]) -> str:
-    server = await make_server(api={"dialin_numbers": numbers, "token_secret": SECRET})
+    server = await make_server(
+        api={"dialin_numbers": numbers, "token_secret": SECRET}, organisers={"dev_login": True}
+    )
     url = base_url(server)
     async with aiohttp.ClientSession() as http:
         api = Api(url, http)

@@ -315,7 +315,7 @@ async def test_static_directory() -> None:
     ("number", "masked"),
     [("+33612345612", "+33 6 •• •• •• 12"), ("0033612345612", "+33 6 •• •• •• 12"),
      ("0612345612", "06 •• •• •• 12"), ("+4915112345678", "+49 ••••••••• 78"),
-     ("1234", "••••")],
+     ("1234", "••••"), ("anonymous", ""), ("", "")],
 )
 def test_mask_number(number: str, masked: str) -> None:
     assert mask_number(number) == masked
