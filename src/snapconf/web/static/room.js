@@ -10,16 +10,44 @@ const NAME_KEY = "snapconf.displayName";
 const PING_INTERVAL_MS = 20000;
 const PC_CONFIG = { bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 
+// Every code of docs/signaling.md gets a sentence; the code itself goes to the console.
+const PROTOCOL_TEXT = "Le navigateur et le serveur ne se sont pas compris. Rechargez la page.";
 const ERROR_TEXT = {
-  room_full: "La réunion est complète.",
-  auth_required: "Cette réunion demande une invitation.",
-  auth_invalid: "Votre invitation n’est pas valide.",
-  auth_expired: "Votre invitation a expiré.",
-  room_mismatch: "Votre invitation concerne une autre réunion.",
-  bad_sdp: "Le serveur a refusé la description média du navigateur.",
-  message_too_large: "Message trop long pour le serveur.",
-  internal: "Erreur interne du serveur.",
+  bad_json: PROTOCOL_TEXT,
+  bad_message: PROTOCOL_TEXT,
+  unknown_type: PROTOCOL_TEXT,
+  not_joined: PROTOCOL_TEXT,
+  already_joined: "Vous êtes déjà dans cette réunion.",
+  unknown_track: "Ce micro ou cette caméra n’est plus partagé.",
+  message_too_large: "Le serveur a refusé un message trop long.",
+  room_full: "La réunion est complète : le nombre maximum de participants est atteint.",
+  auth_required: "Cette réunion demande une invitation : utilisez le lien reçu de l’organisateur.",
+  auth_invalid: "Votre lien d’invitation n’est pas valide.",
+  auth_expired: "Votre lien d’invitation a expiré : demandez-en un nouveau à l’organisateur.",
+  room_mismatch: "Votre lien d’invitation concerne une autre réunion.",
+  conference_not_found: "Cette réunion n’existe pas : vérifiez le lien reçu.",
+  conference_not_started: "La réunion n’est pas encore ouverte.",
+  conference_ended: "Cette réunion est terminée.",
+  conference_cancelled: "Cette réunion a été annulée par son organisateur.",
+  bad_sdp: "Le serveur n’a pas pu accepter le micro ou la caméra de ce navigateur.",
+  internal: "Le serveur a rencontré une erreur. Réessayez dans un instant.",
 };
+const DEFAULT_ERROR_TEXT = "Le serveur a refusé la demande. Réessayez dans un instant.";
+
+// Why the server ended our participation (`left.reason`), in words.
+const MEDIA_LOST_TEXT = "La connexion audio et vidéo avec le serveur a été perdue.";
+const LEFT_TEXT = {
+  removed: "Un modérateur vous a retiré de la réunion.",
+  "conference ended": "La réunion est terminée.",
+  "conference cancelled": "La réunion a été annulée par son organisateur.",
+  "server shutting down": "Le serveur redémarre : rejoignez la réunion dans un instant.",
+  "dtls failed": MEDIA_LOST_TEXT,
+  "consent expired": MEDIA_LOST_TEXT,
+  "join timeout": "La connexion a été fermée : la réunion n’a pas été rejointe à temps.",
+  "message too large": "Le serveur a fermé la connexion après un message trop long.",
+};
+const DEFAULT_LEFT_TEXT = "Vous avez été déconnecté de la réunion.";
+const PHONE_NAME = "Téléphone";
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -88,10 +116,22 @@ function showError(text) {
   while (ui.errors.childElementCount > 5) ui.errors.firstElementChild.remove();
 }
 
+const WHEN = new Intl.DateTimeFormat("fr-FR", { dateStyle: "full", timeStyle: "short" });
+
+function errorText(msg) {
+  let text = ERROR_TEXT[msg.code] || DEFAULT_ERROR_TEXT;
+  const opens = msg.details && Date.parse(msg.details.opensAt);
+  if (msg.code === "conference_not_started" && opens) {
+    text += ` Elle ouvre le ${WHEN.format(new Date(opens))}.`;
+  }
+  return text;
+}
+
 class ServerError extends Error {
   constructor(msg) {
-    super(`${ERROR_TEXT[msg.code] || "Erreur du serveur."} (${msg.code} : ${msg.message})`);
+    super(errorText(msg));
     this.code = msg.code;
+    console.warn(`snapconf: ${msg.code}: ${msg.message}`);
   }
 }
 
@@ -194,7 +234,8 @@ const handlers = {
     announce(`La réunion se termine dans ${msg.graceSeconds} secondes.`);
   },
   left(msg) {
-    teardown(msg.reason === "left" || state.leaving ? null : `Vous avez été déconnecté (${msg.reason}).`);
+    console.info("snapconf: left:", msg.reason);
+    teardown(msg.reason === "left" || state.leaving ? null : LEFT_TEXT[msg.reason] || DEFAULT_LEFT_TEXT);
   },
   pong() {},
 };
@@ -457,11 +498,13 @@ function addParticipant(obj) {
   state.gone.delete(obj.id);
   let p = state.participants.get(obj.id);
   if (!p) {
-    p = { id: obj.id, displayName: "", kind: obj.kind, tracks: new Map(), tile: createTile(obj.id) };
+    p = { id: obj.id, displayName: "", kind: "browser", tracks: new Map(), tile: createTile(obj.id) };
     state.participants.set(obj.id, p);
     ui.tiles.append(p.tile);
   }
   if (obj.displayName) p.displayName = obj.displayName;
+  if (obj.kind) p.kind = obj.kind;
+  p.tile.dataset.kind = p.kind;
   for (const track of obj.tracks || []) p.tracks.set(track.id, track);
   renderTile(p);
   return p;
@@ -474,19 +517,23 @@ function createTile(id) {
   tile.dataset.testid = "remote-tile";
   tile.innerHTML = `<div class="placeholder" aria-hidden="true"></div>
     <p class="label"><span class="name" data-testid="participant-name"></span>
+    <span class="kind" data-testid="participant-kind" hidden>${PHONE_NAME}</span>
     <span class="muted-indicator" data-testid="muted-indicator" hidden>Micro coupé</span></p>`;
   return tile;
 }
 
 function renderTile(p) {
-  const name = p.displayName || "Participant";
+  const phone = p.kind === "phone";
+  const name = p.displayName || (phone ? PHONE_NAME : "Participant");
   const tracks = [...p.tracks.values()];
   const mic = tracks.find((t) => t.kind === "audio");
   const camera = tracks.find((t) => t.kind === "video" && t.source !== "screen");
   const micMuted = Boolean(mic && mic.muted);
-  p.tile.setAttribute("aria-label", name);
+  p.tile.setAttribute("aria-label", phone && name !== PHONE_NAME ? `${name}, ${PHONE_NAME}` : name);
   p.tile.querySelector(".name").textContent = name;
-  p.tile.querySelector(".placeholder").textContent = initials(name);
+  // a phone caller's "name" is a masked number: show a handset, and say it is a phone
+  p.tile.querySelector(".kind").hidden = !phone || name === PHONE_NAME;
+  p.tile.querySelector(".placeholder").textContent = phone ? "☎" : initials(name);
   p.tile.querySelector(".muted-indicator").hidden = !micMuted;
   p.tile.dataset.audioMuted = String(micMuted);
   p.tile.classList.toggle("camera-off", !camera || camera.muted);
@@ -522,6 +569,7 @@ async function join(event) {
     const joined = await request(msg);
     state.participantId = joined.participantId;
     state.role = joined.role;
+    if (joined.title) showTitle(joined.title);
     for (const p of joined.participants || []) addParticipant(p);
     state.pingTimer = setInterval(() => sendMessage({ type: "ping" }), PING_INTERVAL_MS);
     ui.form.hidden = true;
@@ -574,9 +622,14 @@ function teardown(errorText) {
 
 // ---------------------------------------------------------------- start
 
+// A booked conference is named by its title once we are in; an ad-hoc room by its name.
+function showTitle(title) {
+  $("#room-name").textContent = title;
+  document.title = `${title} – Webconf`;
+}
+
 function start() {
-  $("#room-name").textContent = room;
-  document.title = `${room} – Webconf`;
+  showTitle(room);
   $("#rejoin").href = location.pathname + location.search;
   if (!ROOM_RE.test(room)) {
     showError("Nom de réunion invalide : 1 à 64 caractères parmi lettres, chiffres, « . », « _ » et « - ».");
