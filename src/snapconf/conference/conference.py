@@ -16,11 +16,17 @@ from typing import Any
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.participant import MIX_KEY, Participant, Track
+from snapconf.errors import TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.router import Codec, Producer, Router
-from snapconf.media.sdp import PublishedTrack, answer_publish
+from snapconf.media.sdp import (
+    PAYLOAD_TYPE_CAPACITY,
+    PublishedTrack,
+    RejectedSection,
+    answer_publish,
+)
 from snapconf.media.server import MediaServer
-from snapconf.media.transport import WebRtcTransport
+from snapconf.media.transport import CLOSED_BY_PEER, WebRtcTransport
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,19 @@ class SfuConfig:
     video_codecs: list[str] = field(default_factory=lambda: ["VP8", "H264"])
     #: the most participants one room admits
     max_participants: int = 50
+    #: the most tracks one participant may publish (microphone, camera, screen and a few)
+    max_tracks_per_participant: int = 6
+    #: a participant is "talking" for this many seconds after its last loud audio packet
+    talking_hold: float = 0.5
+
+
+def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
+    """The offer no longer has this track, or has another codec or SSRC in its place."""
+    return (
+        new is None
+        or new.codec != producer.codec
+        or (new.ssrc is not None and producer.ssrc is not None and new.ssrc != producer.ssrc)
+    )
 
 
 class RoomFullError(Exception):
@@ -81,13 +100,32 @@ class Conference:
     # -- membership ---------------------------------------------------------------------
     def join(self, participant: Participant, *, webrtc: bool = True) -> None:
         """Add a participant, tell the others, subscribe it to existing tracks."""
+        """Add a participant, tell the others, subscribe it to existing tracks.
+
+        All or nothing: if anything fails, the participant is not left in the room (its
+        transports and subscriptions are undone) and the exception goes to the caller.
+        """
         if len(self.participants) >= self.config.max_participants:
             raise RoomFullError(self.name)
-        if webrtc:
-            participant.send_transport = self._transport(participant, "send")
-            participant.recv_transport = self._transport(participant, "recv")
-        self._broadcast({"type": "participantJoined", "participant": participant.describe()})
-        self.participants[participant.id] = participant
+        subscribed = False
+        try:
+            if webrtc:
+                participant.send_transport = self._transport(participant, "send")
+                participant.recv_transport = self._transport(participant, "recv")
+            self.participants[participant.id] = participant
+            for other in list(self.participants.values()):
+                if other is participant:
+                    continue
+                for track in other.tracks.values():
+                    if participant.subscribe(self.router, track.producer) is not None:
+                        subscribed = True
+        except BaseException:
+            self._undo_join(participant)
+            raise
+        self._broadcast(
+            {"type": "participantJoined", "participant": participant.describe()},
+            exclude=participant,
+        )
         log.info(
             "conference %s: %s joined (%s, %d present)",
             self.name,
@@ -95,15 +133,18 @@ class Conference:
             participant.kind,
             len(self.participants),
         )
-        subscribed = False
-        for other in self.participants.values():
-            if other is participant:
-                continue
-            for track in other.tracks.values():
-                if participant.subscribe(self.router, track.producer) is not None:
-                    subscribed = True
         if subscribed:
             participant.listener.renegotiate()
+
+    def _undo_join(self, participant: Participant) -> None:
+        """Take back a join that failed half way (nobody was told of it)."""
+        participant.closed = True  # first: closing its transports must not call leave()
+        if self.participants.get(participant.id) is participant:
+            del self.participants[participant.id]
+        for producer_id in list(participant.consumers):
+            participant.unsubscribe(producer_id)
+        participant.close_transports()
+        log.warning("conference %s: join of %s failed, undone", self.name, participant.id)
 
     def _transport(self, participant: Participant, direction: str) -> WebRtcTransport:
         transport = WebRtcTransport(
@@ -122,6 +163,8 @@ class Conference:
         if participant.closed or participant.id not in self.participants:
             return
         log.info("conference %s: %s lost its transport (%s)", self.name, participant.id, reason)
+        if reason == CLOSED_BY_PEER:
+            reason = "left"  # the browser closed its connection or its page: a normal leave
         self.leave(participant, reason=reason)
         participant.listener.closed(reason)
 
@@ -154,11 +197,17 @@ class Conference:
 
     # -- publishing -----------------------------------------------------------------------
     def publish(
-        self, participant: Participant, offer_sdp: str, sources: dict[str, str]
+        self,
+        participant: Participant,
+        offer_sdp: str,
+        sources: dict[str, str],
+        *,
+        rejected: list[RejectedSection] | None = None,
     ) -> tuple[str, dict[str, str]]:
         """Answer a publish offer and reconcile the participant's producers with it.
 
-        Returns the answer SDP and ``{mid: track id}``. Raises
+        Returns the answer SDP and ``{mid: track id}``; the m-sections answered with port 0
+        are added to ``rejected`` (each logged once per participant). Raises
         :class:`snapconf.media.sdp.SdpError` for an offer that cannot be answered.
         """
         transport = participant.send_transport
@@ -171,28 +220,78 @@ class Conference:
             audio_codecs=self.config.audio_codecs,
             video_codecs=self.config.video_codecs,
         )
+        for section in answer.rejected:
+            if (section.mid, section.reason) not in participant.rejected_logged:
+                participant.rejected_logged.add((section.mid, section.reason))
+                log.warning(
+                    "conference %s: %s: %s track of mid %s not received (%s)",
+                    self.name,
+                    participant.id,
+                    section.kind,
+                    section.mid,
+                    section.reason,
+                )
+        offered = {t.mid: t for t in answer.tracks}
+        gone = [
+            track
+            for mid, track in participant.tracks_by_mid.items()
+            if _replaced(offered.get(mid), track.producer)
+        ]
+        gone_mids = {track.producer.mid for track in gone}
+        added = [
+            published
+            for mid, published in offered.items()
+            if mid not in participant.tracks_by_mid or mid in gone_mids
+        ]
+        # check everything before changing anything: a refused publish leaves all as it was
+        self._check_publish(participant, gone, added)
         transport.set_remote(answer.remote_ufrag, answer.remote_fingerprints)
         transport.mid_extension_id = answer.mid_extension_id
-        offered = {t.mid: t for t in answer.tracks}
-        # tracks that went away
-        for mid, track in list(participant.tracks_by_mid.items()):
-            new = offered.get(mid)
-            if (
-                new is None
-                or new.codec != track.producer.codec
-                or (
-                    new.ssrc is not None
-                    and track.producer.ssrc is not None
-                    and new.ssrc != track.producer.ssrc
-                )
-            ):
-                self._unpublish(participant, track, notify=True)
-        # tracks that are new
-        for mid, published in offered.items():
-            if mid in participant.tracks_by_mid:
-                continue
-            self._publish_track(participant, transport, published, sources.get(mid))
+        for track in gone:  # tracks that went away
+            self._unpublish(participant, track, notify=True)
+        for published in added:  # tracks that are new
+            self._publish_track(participant, transport, published, sources.get(published.mid))
+        if rejected is not None:
+            rejected.extend(answer.rejected)
         return answer.sdp, {mid: t.id for mid, t in participant.tracks_by_mid.items()}
+
+    def _check_publish(
+        self, participant: Participant, gone: list[Track], added: list[PublishedTrack]
+    ) -> None:
+        """Refuse a publish the room cannot carry, before any of it is applied.
+
+        Each receiver maps every distinct codec of the room to a payload type of its own
+        receive session (RFC 8843 §9.1), from a small pool per kind; the room keeps its
+        distinct codecs within that pool so that every newcomer can receive every track.
+        """
+        count = len(participant.tracks) - len(gone) + len(added)
+        limit = self.config.max_tracks_per_participant
+        if count > limit:
+            raise TooManyTracks(f"a participant may publish at most {limit} tracks, not {count}")
+        for published in added:
+            codec = published.codec
+            if codec.name.lower() == "opus" and (codec.clock_rate, codec.channels) != (48000, 2):
+                # RFC 7587 §7: Opus is always signalled as opus/48000/2
+                raise UnsupportedCodec(
+                    f"opus/{codec.clock_rate}/{codec.channels} is not opus/48000/2"
+                )
+        gone_ids = {track.producer.id for track in gone}
+        keys: dict[str, set[tuple[str, int, int, tuple[tuple[str, str], ...]]]] = {
+            "audio": {MIX_CODEC.key()},
+            "video": set(),
+        }
+        for producer in self.router.producers.values():
+            if producer.id not in gone_ids:
+                keys.setdefault(producer.codec.kind, set()).add(producer.codec.key())
+        for published in added:
+            kind = published.codec.kind
+            keys.setdefault(kind, set()).add(published.codec.key())
+            room = PAYLOAD_TYPE_CAPACITY.get(kind, 0)
+            if len(keys[kind]) > room:
+                raise UnsupportedCodec(
+                    f"this room already carries {room} distinct {kind} codecs; "
+                    f"publish one of them instead of {published.codec.name}"
+                )
 
     def _publish_track(
         self,
@@ -265,12 +364,20 @@ class Conference:
                 exclude=participant,
             )
 
-    def set_muted(self, participant: Participant, track_id: str, muted: bool) -> bool:
+    def set_muted(
+        self, participant: Participant, track_id: str, muted: bool, *, by: str | None = None
+    ) -> bool:
+        """Mute or unmute one of the participant's tracks; False if it has no such track.
+
+        A muted track is neither forwarded nor mixed (see :meth:`Producer.set_muted`).
+        Everyone, the participant included, gets ``trackMuted`` with ``by``: who did it
+        (the participant's own id by default, or ``"moderator"``).
+        """
         track = participant.tracks.get(track_id)
         if track is None:
             return False
         if track.producer.muted != muted:
-            track.producer.muted = muted
+            track.producer.set_muted(muted)
             if self.audio is not None:
                 self.audio.set_muted(track.producer, muted)
             self._broadcast(
@@ -279,9 +386,23 @@ class Conference:
                     "participantId": participant.id,
                     "trackId": track_id,
                     "muted": muted,
+                    "by": by or participant.id,
                 }
             )
         return True
+
+    def talking(self, participant: Participant) -> bool:
+        """Speaking now: a loud RFC 6464 level lately, or one of the mixer's talkers."""
+        now = self.clock()
+        hold = self.config.talking_hold
+        talkers = self.audio.mixer.talkers if self.audio is not None else ()
+        for track in participant.tracks.values():
+            producer = track.producer
+            if producer.kind != "audio" or producer.muted:
+                continue
+            if producer.talking(now, hold) or producer.id in talkers:
+                return True
+        return False
 
     def request_keyframe(self, participant: Participant, track_id: str) -> bool:
         consumer = participant.consumers.get(track_id)
@@ -358,6 +479,9 @@ class Conference:
             slot.ssrc,
             participant.send_mix,
             own_input_id=own,
+            # a browser's jitter buffer fills a gap with comfort noise: no need to encode
+            # and send silence, so a mix nobody speaks in costs nothing
+            silent_when_idle=True,
         )
 
     def _talkers_changed(self, input_ids: list[str]) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from snapconf.media.router import Consumer, ConsumerExtensions, Producer, Router
-from snapconf.media.sdp import LocalEndpoint, ReceiveSession
+from snapconf.media.sdp import LocalEndpoint, ReceiveSession, SdpError
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 
@@ -84,6 +84,10 @@ class Participant:
         self.audio_mode = "tracks"
         #: the mixed track was accepted by the browser (its m-section key is ``MIX_KEY``)
         self.mix_ready = False
+        #: (mid, reason) of the publish m-sections rejected and logged already
+        self.rejected_logged: set[tuple[str, str]] = set()
+        #: producers not received because no payload type was left to map their codec
+        self.unmapped_tracks = 0
         self.closed = False
 
     def describe(self) -> dict[str, Any]:
@@ -112,7 +116,15 @@ class Participant:
         if producer.kind == "audio" and self.audio_mode == "mix":
             return None
         session = self.receive_session
-        payload_type = session.payload_type_for(producer.codec)
+        try:
+            payload_type = session.payload_type_for(producer.codec)
+        except SdpError:
+            # the room keeps its codecs within the pools, so this is a stale session at
+            # worst: this one track is not received, the join or publish goes on
+            self.unmapped_tracks += 1
+            if self.unmapped_tracks == 1:
+                log.warning("participant %s: no payload type for %s", self.id, producer.codec)
+            return None
         consumer = router.consume(
             producer,
             sink=transport,

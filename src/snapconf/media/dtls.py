@@ -56,6 +56,14 @@ class DtlsError(Exception):
     """The DTLS handshake failed or the peer's certificate does not match its SDP."""
 
 
+class DtlsClosed(Exception):
+    """The peer closed the association with a close_notify alert (RFC 5246 §7.2.1).
+
+    A normal end, as when a browser closes its peer connection or its page: not a
+    :class:`DtlsError`.
+    """
+
+
 class DtlsSession:
     """One DTLS association; feed it datagrams, it calls ``send`` with what to send back.
 
@@ -79,7 +87,11 @@ class DtlsSession:
         self.srtp_profile = ""
 
     def receive(self, data: bytes) -> None:
-        """Handle one DTLS datagram. Raises :class:`DtlsError` when the handshake fails."""
+        """Handle one DTLS datagram.
+
+        Raises :class:`DtlsError` when the handshake fails, :class:`DtlsClosed` when the
+        peer sends close_notify (we answer with ours).
+        """
         self._ssl.bio_write(data)
         if not self.connected:
             try:
@@ -99,7 +111,8 @@ class DtlsSession:
         try:
             self._ssl.recv(1500)
         except SSL.ZeroReturnError as exc:
-            raise DtlsError("DTLS closed by the peer") from exc
+            self.close()
+            raise DtlsClosed("DTLS closed by the peer") from exc
         except SSL.Error:
             pass
         self._flush()

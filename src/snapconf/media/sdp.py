@@ -3,9 +3,13 @@
 * Send transport: the browser offers its ``sendonly`` tracks; :func:`answer_publish`
   picks one codec per m-section from the server's preferences, keeps the header
   extensions the forwarder understands, and answers ``recvonly`` with ``a=ice-lite``,
-  ``a=setup:passive``, rtcp-mux and BUNDLE (RFC 8843).
+  ``a=setup:passive``, rtcp-mux and BUNDLE (RFC 8843). A ``bundle-only`` section (port 0
+  in the BUNDLE group, as Firefox offers every section after the first) is taken like any
+  other; the sections it cannot take are listed with a reason in
+  :attr:`PublishAnswer.rejected`.
 * Receive transport: the server offers one ``sendonly`` m-section per consumer
-  (:class:`ReceiveSession`), recycling closed ones with a new mid (RFC 8829 §5.2.2).
+  (:class:`ReceiveSession`), recycling closed ones with a new mid once the browser has
+  them closed too (RFC 8829 §5.2.2).
 
 Parsing reuses aiortc's SDP parser; writing is ours, so that every line we send is
 visible here.
@@ -64,6 +68,26 @@ class PublishedTrack:
     msid: str | None
 
 
+#: why a publish m-section was rejected (the ``reason`` of :class:`RejectedSection`)
+REJECT_STOPPED = "stopped"  # port 0 outside the BUNDLE group: a stopped transceiver
+REJECT_NOT_SENDING = "not_sending"  # recvonly or inactive: nothing to receive
+REJECT_NO_CODEC = "no_codec"  # none of the server's codecs for its kind
+REJECT_UNSUPPORTED = "unsupported"  # not audio or video (a data channel, ...)
+
+
+@dataclass(slots=True, frozen=True)
+class RejectedSection:
+    """One m-section of a publish offer answered with port 0, and why."""
+
+    mid: str
+    kind: str
+    reason: str
+
+    def describe(self) -> dict[str, str]:
+        """As the ``rejected`` list of the signaling ``answer`` (docs/signaling.md)."""
+        return {"mid": self.mid, "kind": self.kind, "reason": self.reason}
+
+
 @dataclass(slots=True)
 class PublishAnswer:
     sdp: str
@@ -71,6 +95,7 @@ class PublishAnswer:
     remote_ufrag: str
     remote_fingerprints: list[Fingerprint]
     mid_extension_id: int
+    rejected: list[RejectedSection] = field(default_factory=list)
 
 
 def parse_sdp(sdp: str) -> SessionDescription:
@@ -204,13 +229,20 @@ def answer_publish(
 ) -> PublishAnswer:
     """Answer a browser's offer of the tracks it sends (RFC 3264 §6).
 
-    Every audio/video m-section the browser sends on gets one codec; others (data
-    channels, ``recvonly``, unsupported codecs) are rejected with port 0.
+    Every audio/video m-section the browser sends on gets one codec, a ``bundle-only``
+    one included: port 0 with its mid in the offer's BUNDLE group (RFC 8843 §6, RFC 8829
+    §5.2.1). Others are rejected with port 0 and listed in ``rejected``: a stopped
+    transceiver (port 0 outside the group), ``recvonly`` or ``inactive`` sections, data
+    channels, sections without a codec of ours.
     """
     offer = parse_sdp(offer_sdp)
     remote_ufrag, remote_fingerprints = _remote_credentials(offer)
     port, c_line = _connection_line(local)
+    offered_bundle = {
+        mid for group in offer.group if group.semantic == "BUNDLE" for mid in group.items
+    }
     tracks: list[PublishedTrack] = []
+    rejected: list[RejectedSection] = []
     sections: list[list[str]] = []
     bundle: list[str] = []
     mid_extension_id = 0
@@ -219,13 +251,17 @@ def answer_publish(
         fmt = " ".join(str(f) for f in media.fmt)
         prefs = audio_codecs if media.kind == "audio" else video_codecs
         chosen = None
-        if (
-            media.kind in ("audio", "video")
-            and media.port != 0
-            and media.direction in ("sendonly", "sendrecv")
-        ):
+        if media.kind not in ("audio", "video"):
+            reason = REJECT_UNSUPPORTED
+        elif media.port == 0 and mid not in offered_bundle:
+            reason = REJECT_STOPPED
+        elif media.direction not in ("sendonly", "sendrecv"):
+            reason = REJECT_NOT_SENDING
+        else:
             chosen = choose_codec(media, prefs)
+            reason = REJECT_NO_CODEC
         if chosen is None:
+            rejected.append(RejectedSection(mid, media.kind, reason))
             sections.append(
                 [
                     f"m={media.kind} 0 {media.profile} {fmt}",
@@ -298,6 +334,7 @@ def answer_publish(
         remote_ufrag=remote_ufrag,
         remote_fingerprints=remote_fingerprints,
         mid_extension_id=mid_extension_id,
+        rejected=rejected,
     )
 
 
@@ -324,6 +361,13 @@ class ReceiveSlot:
     cname: str = ""
     stream_id: str = ""
     track_id: str = ""
+    #: this mid was in an offer already (the browser knows it)
+    offered: bool = False
+    #: closed in the current description, the last offer and its answer: only such an
+    #: m-section may take a new mid (RFC 8829 §5.2.2)
+    recyclable: bool = False
+    #: the closed m-section this one took the place of, until an offer names this one
+    replaced: ReceiveSlot | None = None
 
 
 @dataclass(slots=True)
@@ -338,6 +382,9 @@ class ReceiveAnswer:
 _STATIC_PTS = {("pcmu", 8000): 0, ("pcma", 8000): 8, ("g722", 8000): 9}
 _AUDIO_PTS = (111, 110, 109, 108, 107, 63)
 _VIDEO_PTS = (96, 98, 100, 102, 104, 106, 119, 120, 121, 122, 123, 124, 125, 126, 127)
+#: how many distinct dynamic codecs of each kind one receive session can map; a room keeps
+#: its distinct codecs within these, so that every receiver can map every producer
+PAYLOAD_TYPE_CAPACITY = {"audio": len(_AUDIO_PTS), "video": len(_VIDEO_PTS)}
 
 
 @dataclass(slots=True)
@@ -348,6 +395,8 @@ class ReceiveSession:
     version: int = 0
     session_id: int = field(default_factory=lambda: secrets.randbits(62))
     _next_mid: int = 0
+    #: mid -> open (True) or closed, for every m-section of the last offer
+    _offered: dict[str, bool] = field(default_factory=dict)
     _payload_types: dict[tuple[str, int, int, tuple[tuple[str, str], ...]], int] = field(
         default_factory=dict
     )
@@ -366,6 +415,13 @@ class ReceiveSession:
             )
             pt = next((p for p in pool if p not in used), None)
             if pt is None:
+                # free the payload types of codecs no m-section lists any more, then retry
+                listed = {s.codec.key() for s in self.slots if s.codec is not None}
+                for old in [k for k in self._payload_types if k not in listed]:
+                    del self._payload_types[old]
+                used = set(self._payload_types.values())
+                pt = next((p for p in pool if p not in used), None)
+            if pt is None:
                 raise SdpError("no payload type left for this codec")
             self._payload_types[key] = pt
         return pt
@@ -383,6 +439,11 @@ class ReceiveSession:
     ) -> ReceiveSlot:
         """Add an m-section for a consumer, recycling a closed one of any kind.
 
+        Only an m-section closed in the current description (offered closed, or rejected,
+        and answered) is recycled: one closed since the last offer is still open for the
+        browser, and taking its place would change the m-line order, which browsers refuse
+        (RFC 8829 §5.2.2, §5.7). The new one then goes at the end.
+
         The first m-section is never recycled: it tags the BUNDLE group (RFC 8843 §7.2),
         so it stays in the group, ``inactive``, when its consumer goes.
         """
@@ -391,16 +452,25 @@ class ReceiveSession:
         self._next_mid += 1
         slot = ReceiveSlot(mid, kind, consumer_key, pt, codec, ssrc, cname, stream_id, track_id)
         for i, existing in enumerate(self.slots):
-            if i > 0 and existing.consumer_key is None:
+            if i > 0 and existing.consumer_key is None and existing.recyclable:
+                slot.replaced = existing
                 self.slots[i] = slot
                 return slot
         self.slots.append(slot)
         return slot
 
     def remove(self, consumer_key: str) -> None:
-        for slot in self.slots:
-            if slot.consumer_key == consumer_key:
+        """Close a consumer's m-section; one no offer named yet goes as if never added."""
+        for i, slot in enumerate(self.slots):
+            if slot.consumer_key != consumer_key:
+                continue
+            if slot.offered:
                 slot.consumer_key = None
+            elif slot.replaced is not None:
+                self.slots[i] = slot.replaced  # back to what the browser last saw there
+            else:
+                del self.slots[i]  # appended since the last offer, like any after it
+            return
 
     def slot(self, consumer_key: str) -> ReceiveSlot | None:
         for slot in self.slots:
@@ -462,18 +532,29 @@ class ReceiveSession:
                 f"a=ssrc:{slot.ssrc} cname:{slot.cname}",
                 f"a=ssrc:{slot.ssrc} msid:{slot.stream_id} {slot.track_id}",
             ]
+        for slot in self.slots:
+            slot.offered = True
+            slot.replaced = None
+        self._offered = {slot.mid: slot.consumer_key is not None for slot in self.slots}
         return "\r\n".join(out) + "\r\n"
 
     def apply_answer(self, answer_sdp: str) -> ReceiveAnswer:
-        """Read the browser's answer to :meth:`offer`: which consumers it accepted."""
+        """Read the browser's answer to :meth:`offer`: which consumers it accepted.
+
+        Consumers added since that offer are in neither list: the next offer carries them.
+        """
         answer = parse_sdp(answer_sdp)
         by_mid = {m.rtp.muxId: m for m in answer.media}
         accepted: dict[str, dict[int, str]] = {}
         refused: list[str] = []
         for slot in self.slots:
+            was_open = self._offered.get(slot.mid)
+            if was_open is None:
+                continue  # not in the offer answered
+            media = by_mid.get(slot.mid)
+            slot.recyclable = not was_open or media is None or media.port == 0
             if slot.consumer_key is None:
                 continue
-            media = by_mid.get(slot.mid)
             if media is None or media.port == 0 or media.direction in ("inactive", "sendonly"):
                 refused.append(slot.consumer_key)
                 continue

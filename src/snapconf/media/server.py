@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+#: seconds DTLS from a closed transport's addresses is ignored without counting a drop: the
+#: peer's close_notify (a browser leaving) may come after its ``leave`` closed the transport
+CLOSED_DTLS_GRACE = 10.0
 
 
 @dataclass(slots=True)
@@ -60,6 +63,21 @@ class MediaConfig:
     drop_log_interval: float = 10.0
     #: socket buffer sizes (bytes)
     socket_buffer: int = 4 * 1024 * 1024
+    #: failed STUN requests (wrong password, unknown ufrag, malformed, replayed) allowed
+    #: per second from one source (IPv4 address, IPv6 /64); beyond, its STUN is dropped
+    #: before it is parsed and no error reply is sent. 0 disables the limit
+    stun_failures_per_second: float = 5.0
+    #: failed STUN requests one source may send at once before the rate applies
+    stun_failure_burst: int = 20
+    #: sources whose failures are remembered (the least recently failing is forgotten)
+    stun_failure_sources: int = 4096
+    #: Binding transaction ids remembered per transport: a remembered id arriving from
+    #: another address is a replay and is ignored
+    stun_transaction_memory: int = 64
+    #: seconds the selected remote address must have been silent before a nomination from
+    #: another address moves the media at once; until then the move waits for
+    #: authenticated SRTP/SRTCP from the new address (RFC 7675 consent freshness)
+    address_switch_quiet: float = 6.0
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -105,6 +123,20 @@ class MediaServer:
         self._receiving = False
         self._to_flush: list[Egress] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: per-source budget of failed STUN requests; None when disabled
+        self.stun_failures: stun.FailureLimiter | None = (
+            stun.FailureLimiter(
+                config.stun_failures_per_second,
+                config.stun_failure_burst,
+                config.stun_failure_sources,
+            )
+            if config.stun_failures_per_second > 0
+            else None
+        )
+        #: address -> until when DTLS from it is a closed transport's (see CLOSED_DTLS_GRACE)
+        self._closed_addrs: dict[Address, float] = {}
+        #: DTLS datagrams that came from a just-closed transport's peer, ignored
+        self.dtls_after_close = 0
         self.closed = False
 
     def totals_out(self) -> tuple[int, int]:
@@ -174,10 +206,15 @@ class MediaServer:
 
     def unregister(self, transport: WebRtcTransport) -> None:
         self.by_ufrag.pop(transport.ice_ufrag, None)
+        now = self.clock()
+        closed = self._closed_addrs
+        for addr in [a for a, until in closed.items() if until <= now]:
+            del closed[addr]
         for addr in transport.addrs:
             entry = self.by_addr.get(addr)
             if entry is not None and entry[0] is transport:
                 del self.by_addr[addr]
+                closed[addr] = now + CLOSED_DTLS_GRACE
 
     def count_drop(self, reason: str) -> None:
         self.drops[reason] += 1
@@ -217,6 +254,9 @@ class MediaServer:
         elif 19 < first < 64:
             entry = self.by_addr.get(addr)
             if entry is None:
+                if self._closed_addrs.get(addr, 0.0) > self.clock():
+                    self.dtls_after_close += 1  # a goodbye, not an attack
+                    return
                 self.drops["unknown_address"] += 1
                 return
             entry[0].on_dtls(data, addr)
@@ -224,28 +264,65 @@ class MediaServer:
             self.drops["unknown_protocol"] += 1
 
     def _on_stun(self, endpoint: _Endpoint, data: bytes, addr: Address) -> None:
+        """Answer an ICE connectivity check; failures spend the source's budget.
+
+        A source that spent its budget is dropped unread, unless its address is already
+        bound to a transport: an established peer behind the same address as a flooder
+        keeps its consent checks answered (and only its own transport's checks are read).
+        """
+        limiter = self.stun_failures
+        source: str | bytes = ""
+        now = 0.0
+        bound: WebRtcTransport | None = None
+        limited = False
+        if limiter is not None:
+            source = stun.source_key(addr[0])
+            now = self.clock()
+            if not limiter.allows(source, now):
+                entry = self.by_addr.get(addr)
+                if entry is None:
+                    self.drops["stun_rate_limited"] += 1
+                    return
+                bound, limited = entry[0], True
         try:
             request = stun.parse_binding_request(data)
         except ValueError:
             self.drops["stun_malformed"] += 1
+            self._stun_failed(source, now)
             return
         transport = self.by_ufrag.get(request.local_ufrag)
+        if limited and transport is not bound:
+            self.drops["stun_rate_limited"] += 1
+            return
         if transport is None:
             self.drops["stun_unknown_ufrag"] += 1
+            self._stun_failed(source, now)
+            return
+        transaction_id = request.message.transaction_id
+        if transport.replayed(transaction_id, addr):
+            self.drops["stun_replay"] += 1
+            self._stun_failed(source, now)
             return
         if not stun.check_integrity(request, transport.ice_pwd):
             self.drops["stun_integrity"] += 1
-            error = stun.binding_error(request, 401, "Unauthorized")
-            endpoint.egress.send(error, Destination(addr))
+            if self._stun_failed(source, now):
+                error = stun.binding_error(request, 401, "Unauthorized")
+                endpoint.egress.send(error, Destination(addr))
             return
         if transport.remote_ufrag is not None and request.remote_ufrag != transport.remote_ufrag:
             self.drops["stun_remote_ufrag"] += 1
+            self._stun_failed(source, now)
             return
         self._current = endpoint
-        transport.on_binding(addr, request.use_candidate)
+        transport.on_binding(addr, request.use_candidate, transaction_id)
         self._current = None
         reply = stun.binding_success(request, addr, transport.ice_pwd)
         endpoint.egress.send(reply, transport.destination(addr))
+
+    def _stun_failed(self, source: str | bytes, now: float) -> bool:
+        """Spend a token of ``source``; True when an error reply may still be sent."""
+        limiter = self.stun_failures
+        return limiter is None or limiter.spend(source, now)
 
     # -- send path ------------------------------------------------------------------------
     def _egress_queued(self, egress: Egress) -> None:

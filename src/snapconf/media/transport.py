@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pylibsrtp
 
-from snapconf.media.dtls import DtlsCertificate, DtlsError, DtlsSession, Fingerprint
+from snapconf.media.dtls import DtlsCertificate, DtlsClosed, DtlsError, DtlsSession, Fingerprint
 from snapconf.media.egress import Destination, Egress, SrtpSender, srtp_context
 from snapconf.media.router import Consumer, Producer, SendRtp
 from snapconf.rtp.packet import is_rtcp, parse_rtp_header
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+#: close reason when the peer ended DTLS with close_notify: a normal end, not a drop
+CLOSED_BY_PEER = "closed by peer"
 _ICE_CHARS = string.ascii_letters + string.digits + "+/"
 
 
@@ -75,6 +77,12 @@ class WebRtcTransport:
         self.addr: Address | None = None
         self.addrs: set[Address] = set()
         self.nominated = False
+        #: Binding transaction ids acted on, with the address each came from; bounded
+        #: (oldest forgotten first): the same id from elsewhere is a replay
+        self._transactions: dict[bytes, Address] = {}
+        #: an address nominated while the selected one was still heard from: it becomes
+        #: the selected address on its first authenticated SRTP/SRTCP packet
+        self.pending_addr: Address | None = None
         self.dtls: DtlsSession | None = None
         self.srtp_rx: pylibsrtp.Session | None = None
         self.srtp_tx: pylibsrtp.Session | None = None
@@ -85,6 +93,8 @@ class WebRtcTransport:
         self.rtcp_ssrc = secrets.randbits(32) | 1
         self.created = server.clock()
         self.last_received = self.created
+        #: when an authenticated datagram (check, SRTP, SRTCP) last came from :attr:`addr`
+        self.selected_heard_at = self.created
         self.connected_at: float | None = None
         self.closed = False
         self.stats = TransportStats()
@@ -120,21 +130,69 @@ class WebRtcTransport:
         return self.srtp_tx is not None and self.addr is not None
 
     # -- ICE (RFC 8445 §7.3, lite) ----------------------------------------------------------
-    def on_binding(self, addr: Address, use_candidate: bool) -> None:
-        """An authenticated Binding request came from ``addr``."""
-        self.last_received = self.server.clock()
+    def replayed(self, transaction_id: bytes, addr: Address) -> bool:
+        """True when this Binding transaction was already acted on from another address.
+
+        Binding requests are authenticated but not bound to their source address: a copy
+        sent from elsewhere carries a valid MESSAGE-INTEGRITY (RFC 8445 §19). A
+        retransmission comes from the address of the first copy (RFC 8489 §6.2.1).
+        """
+        first = self._transactions.get(transaction_id)
+        return first is not None and first != addr
+
+    def on_binding(self, addr: Address, use_candidate: bool, transaction_id: bytes) -> bool:
+        """An authenticated Binding request came from ``addr``; False for a retransmission.
+
+        Each transaction changes state once; a retransmission is only answered. Before
+        nomination the latest check selects its address (ICE-lite, RFC 8445 §7.3.1.5).
+        Once nominated, a nomination from another address moves the media at once only
+        when the selected address has been silent for ``media.address_switch_quiet``
+        seconds (its consent no longer fresh, RFC 7675 §5.1); otherwise the new address
+        waits in :attr:`pending_addr` for an authenticated SRTP or SRTCP packet from it,
+        which a replay cannot provide (libsrtp refuses replayed indices).
+        """
+        transactions = self._transactions
+        if transaction_id in transactions:
+            return False
+        if len(transactions) >= self.server.config.stun_transaction_memory:
+            del transactions[next(iter(transactions))]
+        transactions[transaction_id] = addr
+        now = self.server.clock()
+        self.last_received = now
         if addr not in self.addrs:
             self.addrs.add(addr)
             self.server.bind_address(self, addr)
-        if self.addr is None or (use_candidate and addr != self.addr) or not self.nominated:
-            if self.addr != addr:
-                log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
-            self.addr = addr
-            self._egress = self.server.egress_for(addr)
-            self._dest = self.destination(addr)
-            self._update_sender()
-        if use_candidate:
+        if addr == self.addr:
+            self.selected_heard_at = now
+        elif self.addr is None or not self.nominated:
+            self._select(addr, now)
+        elif use_candidate:
+            if now - self.selected_heard_at > self.server.config.address_switch_quiet:
+                self._select(addr, now)
+            elif addr != self.pending_addr:
+                self.pending_addr = addr
+                log.info(
+                    "transport %s: %s:%d nominated, selected once media comes from it",
+                    self.id, addr[0], addr[1],
+                )
+        if use_candidate and addr == self.addr:
             self.nominated = True
+        return True
+
+    def _select(self, addr: Address, now: float) -> None:
+        """Send from now on to ``addr``, through the socket it was learnt on."""
+        log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
+        self.addr = addr
+        self.selected_heard_at = now
+        self.pending_addr = None
+        self._egress = self.server.egress_for(addr)
+        self._dest = self.destination(addr)
+        self._update_sender()
+
+    def _heard_elsewhere(self, addr: Address, now: float) -> None:
+        """Authenticated SRTP or SRTCP from an address other than the selected one."""
+        if addr == self.pending_addr:
+            self._select(addr, now)
 
     def destination(self, addr: Address) -> Destination:
         """``addr`` as a ready sockaddr, made once per remote address of this transport."""
@@ -157,6 +215,9 @@ class WebRtcTransport:
             self.dtls = DtlsSession(self.certificate, self.remote_fingerprints, self._send_raw)
         try:
             self.dtls.receive(data)
+        except DtlsClosed:
+            self.close(CLOSED_BY_PEER)
+            return
         except DtlsError as exc:
             log.warning("transport %s: %s", self.id, exc)
             self.server.count_drop("dtls_failed")
@@ -189,6 +250,10 @@ class WebRtcTransport:
             except pylibsrtp.Error:
                 self.server.count_drop("srtcp_auth")
                 return
+            if addr == self.addr:
+                self.selected_heard_at = now
+            else:
+                self._heard_elsewhere(addr, now)
             self.stats.rtcp_in += 1
             self._on_rtcp(plain, now)
             return
@@ -197,6 +262,10 @@ class WebRtcTransport:
         except pylibsrtp.Error:
             self.server.count_drop("srtp_auth")
             return
+        if addr == self.addr:
+            self.selected_heard_at = now
+        else:
+            self._heard_elsewhere(addr, now)
         try:
             header = parse_rtp_header(plain)
         except ValueError:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import json
 import logging
+import os
+import resource
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from yarl import URL
 
 from snapconf.conference import Conference, Conferences, Participant, RoomFullError, valid_room_name
 from snapconf.conference.conference import AUDIO_MODES
 from snapconf.conference.participant import MIX_KEY
 from snapconf.errors import (
+    AddressLimit,
     AlreadyJoined,
     BadJson,
     BadMessage,
@@ -34,7 +39,7 @@ from snapconf.errors import (
     UnknownTrack,
     UnknownType,
 )
-from snapconf.media.sdp import SdpError
+from snapconf.media.sdp import RejectedSection, SdpError
 from snapconf.signaling.admission import Admission
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,26 @@ class SignalingConfig:
     heartbeat: float = 20.0
     #: seconds a socket may stay open without joining
     join_timeout: float = 30.0
+    #: messages waiting to be written to one socket; beyond this the client is not reading
+    #: (its TCP window stays shut) and the socket is closed (1008), so memory stays bounded
+    max_queued_messages: int = 512
+    #: WebSockets open at once from one IP address (0: no cap); one office behind NAT may
+    #: fill a booked conference (api.max_participants), hence more than 50
+    max_sockets_per_address: int = 64
+    #: participants joined at once from one IP address (0: no cap)
+    max_participants_per_address: int = 50
+    #: seconds a participant has, after its first offer or answer, to connect a media
+    #: transport; one that connects neither is removed ("media timeout"). Listen-only
+    #: participants connect their receive transport and stay; one alone in an empty room
+    #: gets no offer and is left alone. 0: never
+    media_timeout: float = 60.0
+    #: browser origins allowed to open /ws besides the server's own (the request's Host and
+    #: api.public_url), e.g. ["https://intranet.example.gouv.fr"]; a request without an
+    #: Origin header (not a browser) is allowed
+    allowed_origins: list[str] = field(default_factory=list)
+    #: descriptors kept free for the server's own work (joins, /metrics, the store):
+    #: new sockets are refused (503) when fewer than this are left under RLIMIT_NOFILE
+    descriptor_headroom: int = 64
 
 
 @dataclass(slots=True)
@@ -71,6 +96,76 @@ class SignalingStats:
     messages_out: int = 0
     #: errors answered, by code
     errors: Counter[str] = field(default_factory=Counter)
+    #: sockets closed because their send queue was full (a client that does not read)
+    outbox_overflows: int = 0
+    #: WebSocket upgrades refused, by reason (too_many_sockets, origin, descriptors)
+    refused: Counter[str] = field(default_factory=Counter)
+    #: participants removed because no media transport connected in time
+    media_timeouts: int = 0
+    #: clock time of the last "send queue full" log line (logged once per interval)
+    overflow_logged_at: float = float("-inf")
+
+
+#: seconds between two "send queue full" log lines
+OVERFLOW_LOG_INTERVAL = 60.0
+#: close code for a socket whose send queue overflowed (RFC 6455 section 7.4.1)
+CLOSE_QUEUE_FULL = WSCloseCode.POLICY_VIOLATION
+
+
+def peer_address(request: web.Request) -> str:
+    """The TCP peer's IP address (never a forwarded header), IPv4-mapped IPv6 unmapped."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return ""
+    host = str(peer[0])
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def descriptors_left() -> int | None:
+    """Descriptors this process may still open under its soft RLIMIT_NOFILE, or None."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def _origin_key(origin: str) -> str:
+    """``scheme://host:port`` with the default port made explicit, lower case; "" if bad."""
+    try:
+        url = URL(origin.strip())
+    except ValueError:
+        return ""
+    if not url.scheme or not url.host:
+        return ""
+    return f"{url.scheme.lower()}://{url.host.lower()}:{url.port}"
+
+
+def origin_allowed(request: web.Request, public_url: str, allowed: list[str]) -> bool:
+    """Same-origin (the request's Host, or ``public_url``) or listed; no Origin: allowed.
+
+    Browsers always send ``Origin`` on a WebSocket handshake (RFC 6455 section 4.1) and a
+    page cannot forge it or ``Host``, so this stops other sites from opening signaling
+    sockets in a visitor's browser (cross-site WebSocket hijacking, RFC 6455 section 10.2).
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    key = _origin_key(origin)
+    if not key:
+        return False
+    scheme = key.split("://", 1)[0]
+    candidates = [f"{scheme}://{request.host}", public_url, *allowed]
+    return any(c and _origin_key(c) == key for c in candidates)
 
 
 def _field(msg: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
@@ -102,6 +197,9 @@ class SignalingSession:
         config: SignalingConfig,
         stats: SignalingStats,
         clock: Callable[[], float],
+        address: str = "",
+        participants_by_address: Counter[str] | None = None,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
         self.conferences = conferences
@@ -109,9 +207,19 @@ class SignalingSession:
         self.config = config
         self.stats = stats
         self.clock = clock
+        #: the TCP peer's IP address, for the per-address caps
+        self.address = address
+        self._participants_by_address = (
+            participants_by_address if participants_by_address is not None else Counter()
+        )
+        self._holds_participant_slot = False
+        #: drops the TCP connection at once (a client that does not read gets no close frame)
+        self._abort = abort
         self.participant: Participant | None = None
         self.conference: Conference | None = None
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._overflowed = False
+        self._media_deadline: asyncio.TimerHandle | None = None
         self._offer_pending = False
         self._offer_needed = False
         self._offer_scheduled = False
@@ -119,7 +227,43 @@ class SignalingSession:
 
     # -- ParticipantListener ----------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
+        if self._overflowed:
+            return
+        if self._outbox.qsize() >= self.config.max_queued_messages:
+            self._overflow()
+            return
         self._outbox.put_nowait(message)
+
+    def _overflow(self) -> None:
+        """The client has stopped reading: drop what is queued and close the socket."""
+        self._overflowed = True
+        self.stats.outbox_overflows += 1
+        now = self.clock()
+        if now - self.stats.overflow_logged_at >= OVERFLOW_LOG_INTERVAL:
+            self.stats.overflow_logged_at = now
+            log.warning(
+                "signaling: %s does not read its socket (%d messages queued): closed "
+                "(counted in snapconf_signaling_outbox_overflows_total; logged once a minute)",
+                self.address or "a client",
+                self._outbox.qsize(),
+            )
+        while not self._outbox.empty():  # give the memory back now
+            self._outbox.get_nowait()
+        self._closing = True
+        self._outbox.put_nowait(None)
+        asyncio.get_running_loop().create_task(self._close_overflowed())
+
+    async def _close_overflowed(self) -> None:
+        try:
+            # the close frame queues behind unread data: give it a moment, then drop
+            await asyncio.wait_for(
+                self.ws.close(code=CLOSE_QUEUE_FULL, message=b"send queue full"), 1.0
+            )
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            if self._abort is not None:
+                self._abort()
 
     def renegotiate(self) -> None:
         if self._offer_pending:
@@ -158,7 +302,10 @@ class SignalingSession:
                     break
         finally:
             join_deadline.cancel()
+            if self._media_deadline is not None:
+                self._media_deadline.cancel()
             self._leave("disconnected")
+            self._release_participant_slot()
             self._outbox.put_nowait(None)
             try:
                 await asyncio.wait_for(writer, 5)
@@ -170,6 +317,44 @@ class SignalingSession:
     def _join_timeout(self) -> None:
         if self.participant is None and not self._closing:
             self.closed("join timeout")
+
+    def _claim_participant_slot(self) -> None:
+        """Count this socket's participant against its address (``AddressLimit`` if full)."""
+        cap = self.config.max_participants_per_address
+        if self._holds_participant_slot:
+            return
+        if cap and self._participants_by_address[self.address] >= cap:
+            raise AddressLimit(f"{cap} participants are already connected from your address")
+        self._participants_by_address[self.address] += 1
+        self._holds_participant_slot = True
+
+    def _release_participant_slot(self) -> None:
+        if self._holds_participant_slot:
+            self._holds_participant_slot = False
+            counts = self._participants_by_address
+            counts[self.address] -= 1
+            if counts[self.address] <= 0:
+                del counts[self.address]
+
+    def _arm_media_deadline(self) -> None:
+        """After the first offer or answer, a media transport must connect in time."""
+        timeout = self.config.media_timeout
+        if self._media_deadline is None and timeout > 0 and self.participant is not None:
+            self._media_deadline = asyncio.get_running_loop().call_later(
+                timeout, self._media_timeout
+            )
+
+    def _media_timeout(self) -> None:
+        participant = self.participant
+        if participant is None or participant.closed or self._closing:
+            return
+        transports = (participant.send_transport, participant.recv_transport)
+        if any(t is not None and t.connected for t in transports):
+            return
+        self.stats.media_timeouts += 1
+        log.info("signaling: participant %s connected no media in time: removed", participant.id)
+        self._leave("media timeout")
+        self.closed("media timeout")
 
     async def _writer(self) -> None:
         while True:
@@ -198,6 +383,8 @@ class SignalingSession:
                 msg = json.loads(text)
             except ValueError as exc:
                 raise BadJson(f"message is not valid JSON: {exc.args[0]}") from exc
+            except RecursionError:  # nesting deeper than the interpreter's recursion limit
+                raise BadJson("message is nested too deeply") from None
             if not isinstance(msg, dict):
                 raise BadJson("message is not a JSON object")
             request_id = msg.get("id")
@@ -214,6 +401,8 @@ class SignalingSession:
             if reply is not None:
                 if request_id is not None:
                     reply["id"] = request_id
+                if reply.get("type") == "answer":  # a publish was answered
+                    self._arm_media_deadline()
                 self.event(reply)
         except MessageTooLarge as exc:
             self._error(exc, request_id)
@@ -227,6 +416,8 @@ class SignalingSession:
     def _error(self, exc: SnapconfError, request_id: Any) -> None:
         self.stats.errors[exc.code] += 1
         message: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+        if exc.details:
+            message["details"] = exc.details
         if request_id is not None:
             message["id"] = request_id
         self.event(message)
@@ -258,19 +449,31 @@ class SignalingSession:
         participant = Participant(display_name=name, role=role, listener=self, clock=self.clock)
         others = [p.describe() for p in conference.participants.values()]
         try:
+            self._claim_participant_slot()
             conference.join(participant)
         except RoomFullError as exc:
+            self._release_participant_slot()
             self.conferences.discard_if_empty(conference)
             raise RoomFull(f"room {room} is full") from exc
+        except AddressLimit:
+            self.conferences.discard_if_empty(conference)
+            raise
+        except Exception:  # join() undid itself; a room nobody is in goes too
+            self._release_participant_slot()
+            self.conferences.discard_if_empty(conference)
+            raise
         self.conference = conference
         self.participant = participant
-        return {
+        joined: dict[str, Any] = {
             "type": "joined",
             "participantId": participant.id,
             "room": room,
             "role": role,
             "participants": others,
         }
+        if grant.title:
+            joined["title"] = grant.title
+        return joined
 
     def _on_publish(self, msg: dict[str, Any]) -> dict[str, Any]:
         conference, participant = self._require_joined()
@@ -281,11 +484,17 @@ class SignalingSession:
             if not isinstance(info, dict) or not isinstance(info.get("source"), str):
                 raise BadMessage(f"tracks.{str(mid)[:16]}.source is not a string")
             sources[str(mid)] = info["source"]
+        rejected: list[RejectedSection] = []
         try:
-            answer, track_ids = conference.publish(participant, sdp, sources)
+            answer, track_ids = conference.publish(participant, sdp, sources, rejected=rejected)
         except SdpError as exc:
             raise BadSdp(str(exc)) from exc
-        return {"type": "answer", "sdp": answer, "tracks": track_ids}
+        return {
+            "type": "answer",
+            "sdp": answer,
+            "tracks": track_ids,
+            "rejected": [section.describe() for section in rejected],
+        }
 
     def _on_answer(self, msg: dict[str, Any]) -> None:
         _, participant = self._require_joined()
@@ -370,6 +579,7 @@ class SignalingSession:
                 "source": producer.source,
             }
         self._offer_pending = True
+        self._arm_media_deadline()
         self.event({"type": "offer", "sdp": sdp, "version": session.version, "tracks": tracks})
 
     def _leave(self, reason: str) -> None:
@@ -387,31 +597,66 @@ class SignalingService:
         admission: Admission,
         config: SignalingConfig,
         clock: Callable[[], float],
+        public_url: str = "",
+        descriptors: Callable[[], int | None] = descriptors_left,
     ) -> None:
         self.conferences = conferences
         self.admission = admission
         self.config = config
         self.clock = clock
+        #: the server's public base URL (api.public_url), an origin allowed to open /ws
+        self.public_url = public_url
+        self.descriptors = descriptors
         self.stats = SignalingStats()
+        #: open sockets and joined participants, by peer IP address
+        self.sockets_by_address: Counter[str] = Counter()
+        self.participants_by_address: Counter[str] = Counter()
+
+    def _refuse(self, status: int, code: str, message: str) -> web.Response:
+        self.stats.refused[code] += 1
+        return web.json_response(
+            {"error": {"code": code, "message": message, "field": None}}, status=status
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         config = self.config
+        if not origin_allowed(request, self.public_url, config.allowed_origins):
+            return self._refuse(403, "origin_not_allowed", "this page's origin may not connect")
+        address = peer_address(request)
+        cap = config.max_sockets_per_address
+        if cap and self.sockets_by_address[address] >= cap:
+            return self._refuse(
+                429, "too_many_sockets", f"{cap} sockets are already open from your address"
+            )
+        left = self.descriptors()
+        if left is not None and left < config.descriptor_headroom:
+            return self._refuse(503, "server_busy", "the server is at its connection limit")
         ws = web.WebSocketResponse(
             heartbeat=config.heartbeat or None,
             max_msg_size=max(2 * config.max_message_bytes, config.max_message_bytes + 65536),
         )
-        await ws.prepare(request)
-        session = SignalingSession(
-            ws,
-            conferences=self.conferences,
-            admission=self.admission,
-            config=config,
-            stats=self.stats,
-            clock=self.clock,
-        )
+        self.sockets_by_address[address] += 1
         try:
-            await session.run()
+            await ws.prepare(request)
+            transport = request.transport
+            session = SignalingSession(
+                ws,
+                conferences=self.conferences,
+                admission=self.admission,
+                config=config,
+                stats=self.stats,
+                clock=self.clock,
+                address=address,
+                participants_by_address=self.participants_by_address,
+                abort=transport.abort if transport is not None else None,
+            )
+            try:
+                await session.run()
+            finally:
+                if not ws.closed:
+                    await ws.close(code=WSCloseCode.GOING_AWAY)
         finally:
-            if not ws.closed:
-                await ws.close(code=WSCloseCode.GOING_AWAY)
+            self.sockets_by_address[address] -= 1
+            if self.sockets_by_address[address] <= 0:
+                del self.sockets_by_address[address]
         return ws

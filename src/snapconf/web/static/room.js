@@ -85,6 +85,9 @@ const state = {
   send: null,
   recv: null,
   recvTracks: {}, // mid -> {participantId, trackId, kind, source}
+  rejected: [], // the last publish answer's `rejected` list
+  rejectedShown: new Set(), // "mid:reason" already shown
+  leftReasons: {}, // participantId -> reason of its participantLeft
   publishing: Promise.resolve(),
   offers: Promise.resolve(),
   pingTimer: null,
@@ -198,6 +201,7 @@ const handlers = {
   participantLeft(msg) {
     const p = state.participants.get(msg.participantId);
     state.gone.add(msg.participantId);
+    state.leftReasons[msg.participantId] = msg.reason;
     if (!p) return;
     state.participants.delete(p.id);
     p.tile.remove();
@@ -217,7 +221,17 @@ const handlers = {
     renderTile(p);
   },
   trackMuted(msg) {
-    if (msg.participantId === state.participantId) return; // our own buttons already show it
+    if (msg.participantId === state.participantId) {
+      // our own buttons show our own mutes; a moderator's mute we show and follow, so
+      // that "Activer le micro" unmutes (the server forwards nothing meanwhile)
+      const mic = state.local.audio;
+      if (msg.muted && msg.by !== state.participantId && mic && mic.trackId === msg.trackId) {
+        mic.track.enabled = false;
+        renderLocalTile();
+        announce("Micro coupé par un modérateur");
+      }
+      return;
+    }
     const p = participant(msg.participantId);
     const track = p && p.tracks.get(msg.trackId);
     if (!track) return;
@@ -287,11 +301,39 @@ async function doPublish() {
     throw err;
   }
   await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  showRejected(reply.rejected || []);
   for (const entry of localEntries()) {
     const trackId = reply.tracks && reply.tracks[entry.transceiver.mid];
     if (!trackId) continue;
     entry.trackId = trackId;
     if (!entry.track.enabled) sendMessage({ type: "mute", trackId, muted: true });
+  }
+}
+
+// What the server could not take of our offer (docs/signaling.md, `rejected`): said once
+// per track. A transceiver we stopped ourselves (a screen share that ended) is not ours
+// any more and says nothing.
+const REJECTED_TEXT = {
+  no_codec: "le serveur ne prend aucun des codecs du navigateur",
+  stopped: "le navigateur a arrêté la piste",
+  not_sending: "le navigateur ne l’envoie pas",
+  unsupported: "ce type de média n’est pas pris en charge",
+};
+const SHARE_TEXT = {
+  microphone: "Votre micro n’a pas pu être partagé",
+  camera: "Votre caméra n’a pas pu être partagée",
+  screen: "Votre partage d’écran n’a pas pu être partagé",
+};
+
+function showRejected(rejected) {
+  state.rejected = rejected;
+  for (const { mid, kind, reason } of rejected) {
+    const entry = localEntries().find((e) => e.transceiver.mid === mid);
+    const key = `${mid}:${reason}`;
+    if (!entry || state.rejectedShown.has(key)) continue;
+    state.rejectedShown.add(key);
+    console.warn("snapconf: track not accepted by the server", mid, kind, reason);
+    showError(`${SHARE_TEXT[entry.source] || SHARE_TEXT.camera} : ${REJECTED_TEXT[reason] || reason}.`);
   }
 }
 
