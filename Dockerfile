@@ -15,6 +15,9 @@ COPY src ./src
 RUN pip install --no-cache-dir . && rm -rf src
 
 USER snapconf
+# Listening on all addresses: the development sign-in stays off (its default); organisers
+# sign in with OpenID Connect (SNAPCONF_ORGANISERS_OIDC_*). Set SNAPCONF_API_PUBLIC_URL to
+# the https:// address users reach, for links, cookies and the WebSocket origin check.
 ENV SNAPCONF_HTTP_HOST=0.0.0.0 \
     SNAPCONF_MEDIA_LISTEN=0.0.0.0
 EXPOSE 8080/tcp 10000/udp

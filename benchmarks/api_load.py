@@ -106,6 +106,8 @@ async def main() -> int:
             f'[store]\npath = "{Path(tmp) / "bench.db"}"\n'
             '[api]\ntoken_secret = "benchmark-secret-0123456789abcdef0123"\n'
             'dialin_numbers = ["+33 1 89 00 00 00"]\n[log]\nlevel = "WARNING"\n'
+            # the clients sign in with the development sign-in (loopback only)
+            "[organisers]\ndev_login = true\n"
         )
         port = _free_port()
         process = await asyncio.create_subprocess_exec(

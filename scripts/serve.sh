@@ -11,4 +11,7 @@ $SUDO apt-get install -y -qq python3 python3-venv python3-dev build-essential li
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q .
+# The development sign-in (an e-mail typed in, trusted) is off by default; this laptop
+# run turns it on. The server refuses it to any peer but loopback, even with --host 0.0.0.0.
+export SNAPCONF_ORGANISERS_DEV_LOGIN="${SNAPCONF_ORGANISERS_DEV_LOGIN:-true}"
 exec .venv/bin/snapconf serve "$@"

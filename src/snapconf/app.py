@@ -55,6 +55,7 @@ class Server:
             admission=TokenAdmission(self.verifier),
             config=config.signaling,
             clock=clock.now,
+            public_url=config.api.public_url,
         )
         self.signaling_stats = self.signaling.stats
         # -- issue 5: bookings decide who joins booked rooms; ad-hoc rooms keep TokenAdmission
@@ -144,7 +145,14 @@ class Server:
                 self.gateway.udp_port,
                 f", TCP {self.gateway.tcp_port}" if self.config.sip.tcp else "",
             )
-        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.http_app,
+            access_log=None,
+            handle_signals=False,
+            # also bounds how long a connection may take to send its request head: a
+            # slow-header (slowloris) client is dropped after this many seconds
+            keepalive_timeout=self.config.http.keepalive_timeout,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
         await site.start()

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import resource
 import signal
 import sys
 
@@ -66,10 +67,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level:
         config.log.level = args.log_level
     logsetup.setup(config.log.level, config.log.format)
+    raise_descriptor_limit()
     # uvloop: ~10x cheaper datagram receive than the default loop (ARCHITECTURE.md)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(_serve(config))
     return 0
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit: each WebSocket and HTTP connection
+    holds a descriptor, and the common soft default (1,024) is reached by a few hundred
+    browsers. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the descriptor limit from %d: %s", soft, exc)
+    log.info("descriptor limit: %d", soft)
+    return soft
 
 
 async def _serve(config: Config) -> None:

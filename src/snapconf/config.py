@@ -36,6 +36,9 @@ class HttpConfig:
     #: address to listen on; 127.0.0.1 keeps the server private to this machine
     host: str = "127.0.0.1"
     port: int = 8080
+    #: seconds a connection may stay idle between requests, or take to send a request's
+    #: head (method, path and headers); then it is closed (slow-header clients)
+    keepalive_timeout: float = 15.0
 
 
 @dataclass(slots=True)

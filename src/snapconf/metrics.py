@@ -78,6 +78,12 @@ def render(server: Server) -> str:
          "Signaling messages received.", sig.messages_in),
         ("snapconf_signaling_messages_out_total", "counter",
          "Signaling messages sent.", sig.messages_out),
+        ("snapconf_signaling_outbox_overflows_total", "counter",
+         "WebSockets closed because the client stopped reading (send queue full).",
+         sig.outbox_overflows),
+        ("snapconf_signaling_media_timeouts_total", "counter",
+         "Participants removed because no media transport connected in time.",
+         sig.media_timeouts),
     ]  # fmt: skip
     out: list[str] = []
     for name, kind, help_text, value in singles:
@@ -100,6 +106,13 @@ def render(server: Server) -> str:
         "Signaling errors answered, by code.",
         "code",
         dict(sig.errors),
+        "none",
+    )
+    out += _labelled(
+        "snapconf_signaling_refused_total",
+        "WebSocket upgrades refused, by reason.",
+        "reason",
+        dict(sig.refused),
         "none",
     )
     out += _mixer_metrics(server, conferences)

@@ -58,6 +58,7 @@ async def test_book_see_the_pin_download_the_invitation_and_cancel(
     server = await make_server(
         store={"path": str(tmp_path / "pages.db")},
         api={"dialin_numbers": ["+33 1 89 00 00 00"], "token_secret": "p" * 40},
+        organisers={"dev_login": True},
     )
     url = base_url(server)
     await page.goto(url + "/organisateur/reserver")
@@ -128,7 +129,7 @@ async def test_book_see_the_pin_download_the_invitation_and_cancel(
 
 
 async def test_pages_refuse_forged_forms_and_other_organisers(make_server: Any, page: Any) -> None:
-    server = await make_server(api={"token_secret": "q" * 40})
+    server = await make_server(api={"token_secret": "q" * 40}, organisers={"dev_login": True})
     url = base_url(server)
     await server.scheduling.store.sign_in("dev:bob@x.gouv.fr", "bob@x.gouv.fr")
     other = await server.scheduling.store.book(

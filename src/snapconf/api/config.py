@@ -42,8 +42,9 @@ class ApiConfig:
 class OrganisersConfig:
     """Organiser sign-in (section ``[organisers]``)."""
 
-    #: a sign-in form that trusts the e-mail typed in; for a laptop only, never in production
-    dev_login: bool = True
+    #: a sign-in form that trusts the e-mail typed in; for a laptop only, never in production.
+    #: Off unless enabled, and even then refused to requests whose TCP peer is not loopback
+    dev_login: bool = False
     #: e-mail domains allowed to sign in (a domain also allows its subdomains); empty: any
     allowed_domains: list[str] = field(default_factory=list)
     #: OpenID Connect issuer (AgentConnect / ProConnect); empty: no OIDC sign-in

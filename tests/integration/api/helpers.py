@@ -13,7 +13,9 @@ DOC = document()
 NUMBER = "+33 1 89 00 00 00"
 SECRET = "api-secret-for-tests-0123456789abcdef0123"
 SERVER_SECTIONS: dict[str, dict[str, Any]] = {
-    "api": {"dialin_numbers": [NUMBER], "token_secret": SECRET, "lifecycle_interval": 0.2}
+    "api": {"dialin_numbers": [NUMBER], "token_secret": SECRET, "lifecycle_interval": 0.2},
+    # the tests sign in with the development sign-in (off by default; loopback only)
+    "organisers": {"dev_login": True},
 }
 
 

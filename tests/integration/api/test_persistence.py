@@ -49,6 +49,7 @@ async def test_a_booking_survives_sigkill_and_restart(tmp_path: Path) -> None:
     config.write_text(
         f'[store]\npath = "{db}"\n[api]\ntoken_secret = "{SECRET}"\n'
         'dialin_numbers = ["+33 1 89 00 00 00"]\n'
+        "[organisers]\ndev_login = true\n"  # signs in with the development sign-in
     )
     http_port, media_port = free_port(), free_port()
     url = f"http://127.0.0.1:{http_port}"
