@@ -6,6 +6,7 @@ answered 500 ``internal``, bad input never is.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from snapconf.api.ics import invitation
 from snapconf.api.oidc import OidcClient
 from snapconf.api.tokens import Identity, Signer, TokenError, domain_allowed
 from snapconf.conference import Conference, Conferences, Participant
+from snapconf.signaling.session import peer_address
 from snapconf.store import Booking, Store
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,28 @@ class ConferenceService:
 
     # -- shared helpers ---------------------------------------------------------------------
     def base_url(self, request: web.Request) -> str:
+        """``api.public_url``, else the address the client connected to: never the
+        ``Host`` header, which any client sets to what it likes (links, invitations and
+        the OIDC redirect would then point elsewhere)."""
         if self.config.public_url:
             return self.config.public_url.rstrip("/")
-        return f"{request.scheme}://{request.host}"
+        return local_base_url(request)
+
+    def secure_cookies(self, request: web.Request) -> bool:
+        """Cookies get ``Secure`` when the browser reached us over TLS: directly, through
+        a proxy saying so (``X-Forwarded-Proto: https``; trusting it from any peer only
+        ever makes a cookie stricter), or when ``api.public_url`` is https."""
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0]
+        return (
+            request.secure
+            or forwarded.strip().lower() == "https"
+            or self.config.public_url.lower().startswith("https://")
+        )
+
+    def dev_login_allowed(self, request: web.Request) -> bool:
+        """The development sign-in: enabled in the config and asked from this machine
+        (the TCP peer is loopback; a forwarded header cannot make it so)."""
+        return self.organisers.dev_login and is_loopback(peer_address(request))
 
     def describe(self, booking: Booking, request: web.Request) -> dict[str, Any]:
         return conference_json(booking, self.base_url(request), self.config, self.snap)
@@ -231,6 +252,12 @@ class ConferenceService:
                 raise Unauthorised("sign in first, or give email with the development sign-in")
             if not self.organisers.dev_login:
                 raise Forbidden("the development sign-in is disabled", field="email")
+            if not self.dev_login_allowed(request):
+                raise Forbidden(
+                    "the development sign-in is only open to this machine (loopback)",
+                    field="email",
+                    code="dev_login_not_local",
+                )
             email = body["email"]
             if not isinstance(email, str):
                 raise Invalid("email is not a string", field="email", code="invalid_type")
@@ -323,7 +350,10 @@ class ConferenceService:
         items = (
             []
             if conference is None
-            else [participant_json(p, self.wall) for p in conference.participants.values()]
+            else [
+                participant_json(p, self.wall, talking=conference.talking(p))
+                for p in conference.participants.values()
+            ]
         )
         return web.json_response({"items": items})
 
@@ -350,13 +380,23 @@ class ConferenceService:
         muted = body.get("muted", True)
         if not isinstance(muted, bool):
             raise Invalid("muted is not a boolean", field="muted", code="invalid_type")
+        if not muted:
+            # privacy: only the participant opens its own microphone (signaling "mute")
+            raise Forbidden(
+                "a moderator can mute a participant but not unmute them; "
+                "they unmute themselves",
+                field="muted",
+                code="unmute_not_allowed",
+            )
         for track in list(participant.tracks.values()):
             if track.kind == "audio":
-                conference.set_muted(participant, track.id, muted)
+                conference.set_muted(participant, track.id, muted, by="moderator")
         leg_mute = getattr(participant.listener, "set_muted", None)
         if callable(leg_mute):  # a phone leg mutes at the bridge
             leg_mute(muted)
-        return web.json_response(participant_json(participant, self.wall))
+        return web.json_response(
+            participant_json(participant, self.wall, talking=conference.talking(participant))
+        )
 
     async def remove(self, request: web.Request) -> web.Response:
         conference, participant = await self._participant(request)
@@ -399,6 +439,32 @@ class ConferenceService:
         return web.json_response(self.join_link(booking, request, role, name, None), status=201)
 
 
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def local_base_url(request: web.Request) -> str:
+    """``http(s)://<local address>:<port>`` of the connection (loopback if unknown)."""
+    scheme = "https" if request.secure else "http"
+    transport = request.transport
+    local = transport.get_extra_info("sockname") if transport is not None else None
+    if not local or not isinstance(local, tuple):
+        return f"{scheme}://127.0.0.1"
+    host, port = str(local[0]), int(local[1])
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return f"{scheme}://127.0.0.1"
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        host = str(mapped) if mapped is not None else f"[{address}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+
+
 def dev_identity(email: str) -> Identity:
     email = email.strip().lower()
     local, at, domain = email.partition("@")
@@ -413,7 +479,9 @@ def dev_identity(email: str) -> Identity:
     return Identity(f"dev:{email}", email, local)
 
 
-def participant_json(p: Participant, wall: Callable[[], float]) -> dict[str, Any]:
+def participant_json(
+    p: Participant, wall: Callable[[], float], *, talking: bool = False
+) -> dict[str, Any]:
     audio = [t for t in p.tracks.values() if t.kind == "audio"]
     # nothing heard from a participant without audio: muted
     muted = all(t.producer.muted for t in audio) if audio else True
@@ -423,7 +491,7 @@ def participant_json(p: Participant, wall: Callable[[], float]) -> dict[str, Any
         "kind": p.kind,
         "role": p.role,
         "muted": muted,
-        "talking": bool(getattr(p, "talking", False)),
+        "talking": talking,
         "joined_seconds_ago": max(0, round(p.clock() - p.joined_at)),
     }
 

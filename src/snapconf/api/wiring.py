@@ -78,11 +78,16 @@ class Scheduling:
         self.lifecycle.start()
         if self.organisers_config.dev_login:
             log.warning(
-                "organisers: development sign-in is ON (anyone may sign in with any e-mail); "
-                "set organisers.dev_login = false in production"
+                "organisers: development sign-in is ON for loopback peers (anyone on this "
+                "machine may sign in with any e-mail); never enable it in production"
             )
         else:
-            log.info("organisers: development sign-in is off")
+            log.info("organisers: development sign-in is off (organisers.dev_login)")
+        if not self.config.public_url:
+            log.info(
+                "api: links are built from the address each client connected to; behind a "
+                "proxy or a DNS name, set api.public_url"
+            )
         if self.oidc.enabled:
             log.info("organisers: OpenID Connect sign-in with %s", self.oidc.issuer)
         else:

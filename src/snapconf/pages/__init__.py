@@ -7,7 +7,9 @@ CSRF token bound to the session cookie; the only scripts are the copy buttons.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
+import secrets
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 ROOT = "/organisateur"
 OIDC_RETURN = ROOT + "/connexion/oidc/retour"
 FLOW_COOKIE = "snapconf_oidc_flow"
+#: random value the sign-in form's CSRF token is bound to (there is no session yet)
+LOGIN_COOKIE = "snapconf_login"
 PAGES_DIR = Path(str(resources.files("snapconf") / "pages"))
 STATUSES = {"booked": "Prévue", "cancelled": "Annulée", "ended": "Terminée"}
 DURATIONS = [
@@ -144,32 +148,66 @@ class OrganiserPages:
     async def home(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(ROOT + "/conferences")
 
-    def _login(self, status: int = 200, error: str | None = None) -> web.Response:
-        return self.render(
+    def _login(
+        self, request: web.Request, status: int = 200, error: str | None = None
+    ) -> web.Response:
+        """The sign-in page; its form carries a CSRF token bound to a random cookie (login
+        CSRF: another site must not sign a visitor in as someone else)."""
+        seed = request.cookies.get(LOGIN_COOKIE) or ""
+        if not 20 <= len(seed) <= 64:
+            seed = secrets.token_urlsafe(24)
+        response = self.render(
             "login.html",
             status=status,
             title="Se connecter",
             identity=None,
             error=error,
-            dev_login=self.service.organisers.dev_login,
+            dev_login=self.service.dev_login_allowed(request),
+            csrf=self.service.signer.csrf(seed),
             oidc=self.oidc.enabled,
         )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            seed,
+            max_age=3600,
+            path=ROOT + "/connexion",
+            httponly=True,
+            samesite="Lax",
+            secure=self.service.secure_cookies(request),
+        )
+        return response
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
-        return self._login()
+        return self._login(request)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         if not self.service.organisers.dev_login:
             raise web.HTTPForbidden(text="la connexion de développement est désactivée")
+        if not self.service.dev_login_allowed(request):
+            log.warning(
+                "organisers: development sign-in refused to a non-loopback peer (%s)",
+                request.remote,
+            )
+            raise web.HTTPForbidden(
+                text="la connexion de développement n'est ouverte que depuis ce poste"
+            )
         data = await request.post()
+        seed = request.cookies.get(LOGIN_COOKIE, "")
+        token = data.get("csrf")
+        if (
+            not seed
+            or not isinstance(token, str)
+            or not hmac.compare_digest(token.encode(), self.service.signer.csrf(seed).encode())
+        ):
+            raise web.HTTPForbidden(text="formulaire expiré : rechargez la page")
         email = data.get("email")
         try:
             identity = dev_identity(email if isinstance(email, str) else "")
         except ApiError:
-            return self._login(422, "Saisissez une adresse électronique valide.")
+            return self._login(request, 422, "Saisissez une adresse électronique valide.")
         if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
             return self._login(
-                403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
+                request, 403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
             )
         await self.service.store.sign_in(identity.organiser_id, identity.email, identity.name)
         log.info("organisers: development sign-in of %s", identity.email)
@@ -186,7 +224,7 @@ class OrganiserPages:
         except OidcError as exc:
             log.warning("organisers: OIDC sign-in cannot start: %s", exc.message)
             return self._login(
-                502, "Le fournisseur d'identité ne répond pas ; réessayez plus tard."
+                request, 502, "Le fournisseur d'identité ne répond pas ; réessayez plus tard."
             )
         response = web.HTTPSeeOther(url)
         response.set_cookie(
@@ -196,7 +234,7 @@ class OrganiserPages:
             path=ROOT + "/connexion/oidc",
             httponly=True,
             samesite="Lax",
-            secure=request.secure,
+            secure=self.service.secure_cookies(request),
         )
         raise response
 
@@ -210,12 +248,13 @@ class OrganiserPages:
             )
         except OidcError as exc:
             log.warning("organisers: OIDC sign-in refused: %s", exc.message)
-            response = self._login(exc.status, "La connexion a échoué : " + exc.message)
+            response = self._login(request, exc.status, "La connexion a échoué : " + exc.message)
             response.del_cookie(FLOW_COOKIE, path=ROOT + "/connexion/oidc")
             return response
         if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
             log.info("organisers: sign-in of %s refused (domain)", identity.email)
             return self._login(
+                request,
                 403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
             )
         await self.service.store.sign_in(identity.organiser_id, identity.email, identity.name)
@@ -234,7 +273,7 @@ class OrganiserPages:
             path="/",
             httponly=True,
             samesite="Lax",
-            secure=request.secure,
+            secure=self.service.secure_cookies(request),
         )
         return response
 

@@ -3,6 +3,7 @@ by signed-in agents, and why `restricted` ones are not."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,8 +18,13 @@ from snapconf.client import Client, SignalingError
 
 async def dev_session(url: str, email: str) -> aiohttp.ClientSession:
     session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.get(url + "/organisateur/connexion") as r:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+    assert csrf is not None
     async with session.post(
-        url + "/organisateur/connexion", data={"email": email}, allow_redirects=False
+        url + "/organisateur/connexion",
+        data={"email": email, "csrf": csrf.group(1)},
+        allow_redirects=False,
     ) as r:
         assert r.status == 303
     return session
