@@ -44,6 +44,8 @@ _ZEROS = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 HISTORY_SIZE = 256
 #: the widest sequence gap we ask a publisher to fill (RFC 4585 §6.2.1)
 MAX_NACK_GAP = 64
+#: an RFC 6464 level at or below this (i.e. -50 dBov or louder) is speech, not silence
+LOUD_LEVEL = 50
 
 
 class SendRtp(Protocol):
@@ -137,7 +139,12 @@ class Producer:
         self.ssrc = ssrc
         self.mid = mid
         self.owner_id = owner_id
+        #: while muted, packets are counted but neither forwarded nor mixed (see set_muted)
         self.muted = False
+        #: arrival time of the last packet whose RFC 6464 level was speech (see talking)
+        self.last_loud = -1e9
+        #: packets received while muted (not forwarded)
+        self.muted_dropped = 0
         self.closed = False
         self.consumers: tuple[Consumer, ...] = ()
         self.stats = ProducerStats()
@@ -173,11 +180,16 @@ class Producer:
         history = self.history
         if history is not None:
             history[header.sequence_number % HISTORY_SIZE] = (data, header)
+        if self.muted:
+            self.muted_dropped += 1
+            return
         level = ast = None
         exts = header.extensions
         if exts:
             if self._level_id:
                 level = exts.get(self._level_id)
+                if level and (level[0] & 0x7F) <= LOUD_LEVEL:
+                    self.last_loud = arrival
             if self._ast_id:
                 ast = exts.get(self._ast_id)
         for tap in self.taps:
@@ -185,6 +197,30 @@ class Producer:
         body = data[header.payload_offset :]  # one copy of the payload for every consumer
         for consumer in self.consumers:
             consumer.send(data, header, body, level, ast, arrival)
+
+    def set_muted(self, muted: bool) -> None:
+        """Stop (or resume) forwarding this stream; receivers see no gap when it resumes.
+
+        A muted producer's packets still update the reception statistics (RTCP receiver
+        reports stay right) but go to no consumer and no tap. On resume each consumer
+        continues its own sequence numbers from where it stopped (RFC 3550 §5.1: a jump
+        would read as loss) and its timestamps by the time that passed; a video consumer
+        asks for a keyframe, since the decoder missed the frames in between.
+        """
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if muted:
+            self.last_loud = -1e9
+            return
+        for consumer in self.consumers:
+            consumer.resync()
+            if self.kind == "video":
+                consumer.request_keyframe()
+
+    def talking(self, now: float, hold: float) -> bool:
+        """Heard speech (RFC 6464 level) within the last ``hold`` seconds, and not muted."""
+        return not self.muted and now - self.last_loud < hold
 
     def _padding_only(self, header: RtpHeader, arrival: float, size: int) -> None:
         """Swallow a padding-only packet (bandwidth probing, RFC 3550 §5.1 P bit).

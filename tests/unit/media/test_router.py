@@ -264,3 +264,58 @@ def test_padding_only_packets_are_not_forwarded_and_leave_no_sequence_gap():
     # a NACK for a packet sent before the skip still finds the right payload
     consumer.retransmit([seqs[1], seqs[2]])
     assert sink.rtp[4] == sink.rtp[1] and sink.rtp[5] == sink.rtp[2]
+
+
+def test_a_muted_producer_forwards_nothing_and_resumes_with_continuous_sequence_numbers():
+    clock = Clock()
+    router = Router()
+    producer = _producer(clock=clock)
+    taps = []
+    producer.add_tap(lambda data, header, level: taps.append(header.sequence_number))
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock)
+    for i in range(3):
+        _feed(producer, _packet(1000 + i, 960 * i), 1.0 + 0.02 * i)
+    producer.set_muted(True)
+    for i in range(3, 50):  # neither forwarded nor mixed while muted
+        _feed(producer, _packet(1000 + i, 960 * i), 1.0 + 0.02 * i)
+    assert len(sink.rtp) == 3 and len(taps) == 3
+    assert producer.muted_dropped == 47
+    producer.set_muted(False)
+    _feed(producer, _packet(1050, 960 * 50), 2.0)
+    _feed(producer, _packet(1051, 960 * 51), 2.02)
+    headers = [parse_rtp_header(p) for p in sink.rtp]
+    seqs = [h.sequence_number for h in headers]
+    assert len(seqs) == 5 and len(taps) == 5
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    ts = [h.timestamp for h in headers]
+    assert 0 < (ts[3] - ts[2]) & 0xFFFFFFFF <= 48000 * 1.1  # the time muted, not a jump
+    assert (ts[4] - ts[3]) & 0xFFFFFFFF == 960
+    assert consumer.stats.packets == 5
+
+
+def test_unmuting_a_video_producer_asks_the_publisher_for_a_keyframe():
+    clock = Clock()
+    publisher = Sink()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock, sink=publisher)
+    router = Router()
+    _consumer(router, producer, Sink(), clock, pt=96)
+    producer.set_muted(True)
+    producer.set_muted(False)
+    assert [type(p) for p in parse_rtcp(publisher.rtcp[-1])] == [RtcpPli]
+
+
+def test_talking_follows_the_audio_level_with_a_hold_and_never_while_muted():
+    clock = Clock()
+    producer = _producer(clock=clock)
+    assert not producer.talking(1.0, 0.5)
+    _feed(producer, _packet(1, 0, level=b"\x7f"), 1.0)  # -127 dBov: silence
+    assert not producer.talking(1.0, 0.5)
+    _feed(producer, _packet(2, 960, level=b"\x94"), 1.02)  # voice flag, -20 dBov
+    assert producer.talking(1.02, 0.5)
+    _feed(producer, _packet(3, 1920, level=b"\x7f"), 1.04)
+    assert producer.talking(1.4, 0.5)  # a short pause: still talking
+    assert not producer.talking(1.6, 0.5)
+    _feed(producer, _packet(4, 2880, level=b"\x14"), 1.62)
+    producer.set_muted(True)
+    assert not producer.talking(1.62, 0.5)
