@@ -88,3 +88,31 @@ async def test_a_mix_listener_hears_each_talker_but_not_itself_in_one_track(serv
     finally:
         for client in clients.values():
             await client.close()
+
+
+async def test_mix_listeners_alone_in_their_rooms_cost_no_encode(server):
+    """An anonymous mix listener in an empty room starts no work: nobody speaks there."""
+    url = base_url(server)
+    clients = [Client(url, f"vide-{n}", f"L{n}", decode=False) for n in range(5)]
+    try:
+        for client in clients:
+            await client.join()
+            await client.set_audio_mode("mix")
+        for n, client in enumerate(clients):
+            await client.wait_for(lambda c: any(t.source == "mix" for t in c.received.values()))
+            conference = server.conferences.get(f"vide-{n}")
+            assert conference is not None and conference.audio is not None
+            participant = conference.participants[client.participant_id]
+            for _ in range(100):
+                if participant.mix_ready:
+                    break
+                await asyncio.sleep(0.05)
+            assert participant.mix_ready
+        await asyncio.sleep(0.5)  # time for a ticking mixer to have encoded 25 frames
+        mixers = [server.conferences.get(f"vide-{n}").audio.mixer for n in range(5)]
+        assert [m.stats.encodes for m in mixers] == [0] * 5
+        assert [m.stats.ticks for m in mixers] == [0] * 5
+        assert [m.stats.packets_out for m in mixers] == [0] * 5
+    finally:
+        for client in clients:
+            await client.close()

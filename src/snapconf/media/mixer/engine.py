@@ -26,6 +26,13 @@ One :class:`Mixer` per conference. Every 20 ms (:meth:`Mixer.tick`):
    packet after a gap (a talkspurt start, RFC 3551 §4.1): Opus DTX payloads of two bytes or
    fewer are not sent when ``opus_dtx`` is on (RFC 7587 §3.1.3).
 
+**Idle.** While nobody is heard (no talker), a stream whose listeners all accept silence as
+no packets (``silent_when_idle``: browsers, whose jitter buffer plays comfort noise over a
+gap) is not encoded: its time passes as for DTX (``idle_frames``), and the next packet
+starts a talkspurt. A mixer with no input at all and only such listeners does not tick: it
+sleeps until an input or another listener is added (``dormant_ticks`` counts the ticks it
+slept through), so an idle mix costs nothing.
+
 **Timing.** :meth:`Mixer.start` runs one task that keeps absolute deadlines
 (``deadline += 0.02``, then ``clock.sleep_until(deadline)``) so that no drift accumulates. If
 it wakes late by up to ``max_catchup_ms``, the missed ticks run back to back (``late_ticks``);
@@ -83,6 +90,7 @@ class MixerOutput:
         "payload_type",
         "ptime_ms",
         "send",
+        "silent_when_idle",
         "ssrc",
         "ts_step",
     )
@@ -96,8 +104,11 @@ class MixerOutput:
         send: Callable[[bytes], None],
         own_input_id: str | None,
         ptime_ms: int,
+        silent_when_idle: bool = False,
     ) -> None:
         self.listener_id = listener_id
+        #: this listener takes silence as no packets (see the module documentation)
+        self.silent_when_idle = silent_when_idle
         self.codec = spec.name
         self.payload_type = payload_type
         self.ssrc = ssrc
@@ -154,7 +165,16 @@ class MixerOutput:
 class _Stream:
     """One encode per tick (or per ptime): a mix variant in one output format."""
 
-    __slots__ = ("_acc", "_acc_len", "_frames", "dtx", "encoder", "outputs", "resampler")
+    __slots__ = (
+        "_acc",
+        "_acc_len",
+        "_frames",
+        "dtx",
+        "encoder",
+        "outputs",
+        "resampler",
+        "silent_ok",
+    )
 
     def __init__(self, spec: AudioCodecSpec, ptime_ms: int, config: MixerConfig) -> None:
         if spec.name == "opus":
@@ -175,6 +195,8 @@ class _Stream:
         self._acc: NDArray[np.int16] = np.zeros(rate * ptime_ms // 1000, np.int16)
         self._acc_len = 0
         self.outputs: list[MixerOutput] = []
+        #: every listener of this stream takes silence as no packets
+        self.silent_ok = False
 
     def feed(self, pcm48: NDArray[np.int16], stats: MixerStats) -> bytes | None:
         """Add one 20 ms frame; returns a payload when a packet is complete, else ``None``.
@@ -197,6 +219,17 @@ class _Stream:
             stats.dtx_suppressed += 1
             return b""
         return payload
+
+    def feed_silence(self, stats: MixerStats) -> bytes | None:
+        """One 20 ms frame of silence, not encoded: ``b""`` when a packet's time is up."""
+        n = len(self._acc) // self._frames
+        self._acc[self._acc_len : self._acc_len + n] = 0
+        self._acc_len += n
+        stats.idle_frames += 1
+        if self._acc_len < len(self._acc):
+            return None
+        self._acc_len = 0
+        return b""
 
     def copy_progress(self, other: _Stream) -> None:
         """Start mid-packet from another stream's accumulated frames (same format)."""
@@ -240,6 +273,8 @@ class Mixer:
         self._hangover_ticks = round(self.config.hangover_ms * ms / 1000)
         self._release = self.config.release_db_per_s * TICK
         self._task: asyncio.Task[None] | None = None
+        #: set while the tick task sleeps with nothing to mix (see _dormant)
+        self._wake: asyncio.Event | None = None
         self._closed = False
 
     # ---- membership -------------------------------------------------------------------
@@ -276,6 +311,7 @@ class Mixer:
         )
         self._inputs[input_id] = inp
         self._input_list = (*self._input_list, inp)
+        self._rouse()
         return inp
 
     def remove_input(self, input_id: str) -> None:
@@ -295,11 +331,14 @@ class Mixer:
         send: Callable[[bytes], None],
         own_input_id: str | None = None,
         ptime_ms: int = 20,
+        *,
+        silent_when_idle: bool = False,
     ) -> MixerOutput:
         """A listener: ``send(rtp_packet)`` is called with each packet (synchronously).
 
         ``own_input_id`` is the listener's own input, subtracted from what it hears while it
-        is a talker. ``ptime_ms`` must be 20, 40 or 60.
+        is a talker. ``ptime_ms`` must be 20, 40 or 60. ``silent_when_idle``: the listener
+        gets no packets (rather than encoded silence) while nobody speaks.
         """
         if self._closed:
             raise ValueError("mixer is closed")
@@ -314,9 +353,12 @@ class Mixer:
             raise ValueError(f"ssrc must be a 32-bit unsigned integer, got {ssrc!r}")
         if ptime_ms not in (20, 40, 60):
             raise ValueError(f"ptime_ms must be 20, 40 or 60, got {ptime_ms!r}")
-        out = MixerOutput(listener_id, spec, payload_type, ssrc, send, own_input_id, ptime_ms)
+        out = MixerOutput(
+            listener_id, spec, payload_type, ssrc, send, own_input_id, ptime_ms, silent_when_idle
+        )
         self._outputs[listener_id] = out
         self._plan_dirty = True
+        self._rouse()
         return out
 
     def remove_output(self, listener_id: str) -> None:
@@ -335,12 +377,40 @@ class Mixer:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="mixer")
 
+    def _dormant(self) -> bool:
+        """Nothing to mix and nobody who needs packets of silence: no need to tick."""
+        outputs = self._outputs
+        return (
+            not self._input_list
+            and bool(outputs)
+            and all(o.silent_when_idle for o in outputs.values())
+        )
+
+    def _rouse(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
     async def _run(self) -> None:
         clock = self.clock
         st = self.stats
         catchup = self.config.max_catchup_ms / 1000
         deadline = clock.now()
         while not self._closed:
+            if self._dormant():
+                self._wake = asyncio.Event()
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._wake = None
+                if self._closed:
+                    break
+                # the time slept passes for the listeners as a gap (RTP timestamps move on)
+                slept = int((clock.now() - deadline) / TICK)
+                if slept > 0:
+                    st.dormant_ticks += slept
+                    deadline += slept * TICK
+                    for out in self._outputs.values():
+                        out._skip_time(slept)
             deadline += TICK
             await clock.sleep_until(deadline)
             if self._closed:
@@ -374,6 +444,7 @@ class Mixer:
         task = self._task
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        self._rouse()
         for inp in self._input_list:
             inp.close()
         for out in self._outputs.values():
@@ -434,15 +505,19 @@ class Mixer:
         if self._plan_dirty:
             self._make_plan()
         shared = None
+        idle = not self._talkers  # the mix is silence
         for stream, minus, outs in self._plan:
-            if minus is None:
-                if shared is None:
-                    shared = self._saturate(mix, self._shared)
-                pcm = shared
+            if idle and stream.silent_ok:
+                payload = stream.feed_silence(st)
             else:
-                np.subtract(mix, minus.pcm, out=self._tmp)
-                pcm = self._saturate(self._tmp, self._minus)
-            payload = stream.feed(pcm, st)
+                if minus is None:
+                    if shared is None:
+                        shared = self._saturate(mix, self._shared)
+                    pcm = shared
+                else:
+                    np.subtract(mix, minus.pcm, out=self._tmp)
+                    pcm = self._saturate(self._tmp, self._minus)
+                payload = stream.feed(pcm, st)
             if payload is None:
                 continue
             for out in outs:
@@ -558,6 +633,7 @@ class Mixer:
         for key, outs in sorted(groups.items(), key=lambda kv: kv[0][0] is not None):
             stream = streams[key]
             stream.outputs = outs
+            stream.silent_ok = all(o.silent_when_idle for o in outs)
             plan.append((stream, talking[key[0]] if key[0] is not None else None, tuple(outs)))
         self._plan = plan
 

@@ -37,6 +37,10 @@ class MixerStats:
     """RTP packets handed to listeners' ``send``."""
     dtx_suppressed: int = 0
     """Opus DTX payloads (two bytes or fewer) not sent (RFC 7587 §3.1.3)."""
+    idle_frames: int = 0
+    """Frames of a stream not encoded because nobody was heard (its listeners get a gap)."""
+    dormant_ticks: int = 0
+    """Ticks not run at all: no input, and only listeners that take silence as a gap."""
     send_errors: int = 0
     callback_errors: int = 0
     talker_changes: int = 0
