@@ -418,7 +418,7 @@ def document(server_url: str = "", now: float | None = None) -> dict[str, Any]:
         "/conferences/{id}/participants/{pid}/mute": {
             "post": {
                 "operationId": "muteParticipant",
-                "summary": "Mute (or unmute) a participant's audio",
+                "summary": "Mute a participant's audio (unmuting is theirs alone: 403)",
                 "security": _BEARER,
                 "parameters": [_ID, _PID],
                 "requestBody": _body("Mute", required=False),
