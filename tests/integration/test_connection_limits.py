@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import base_url
 
 from snapconf.client import Client, SignalingError, ToneTrack
+from snapconf.config import Config, ConfigError, apply
 
 
 async def _raw_websocket(port: int, rcvbuf: int = 4096) -> socket.socket:
@@ -129,7 +130,8 @@ async def test_deeply_nested_json_on_the_websocket_is_bad_json_without_a_traceba
 async def test_sockets_from_one_address_are_capped_and_the_cap_frees_on_close(
     make_server: Any,
 ) -> None:
-    server = await make_server(signaling={"max_sockets_per_address": 3})
+    # the test's clients are on loopback, which is exempt by default (a local proxy)
+    server = await make_server(signaling={"max_sockets_per_address": 3, "caps_exempt": []})
     url = base_url(server).replace("http", "ws") + "/ws"
     async with aiohttp.ClientSession() as http:
         sockets = [await http.ws_connect(url) for _ in range(3)]
@@ -148,10 +150,25 @@ async def test_sockets_from_one_address_are_capped_and_the_cap_frees_on_close(
         sockets.append(await http.ws_connect(url))
         for ws in sockets:
             await ws.close()
+    # loopback (a reverse proxy on this host, a local load test) is exempt by default
+    local = await make_server(signaling={"max_sockets_per_address": 3})
+    url = base_url(local).replace("http", "ws") + "/ws"
+    async with aiohttp.ClientSession() as http:
+        sockets = [await http.ws_connect(url) for _ in range(5)]
+        for ws in sockets:
+            await ws.close()
+
+
+def test_a_caps_exempt_entry_that_is_not_a_network_is_refused_by_name() -> None:
+    config = Config()
+    with pytest.raises(ConfigError, match="caps_exempt"):
+        apply(config, {"signaling": {"caps_exempt": ["not-a-network"]}}, "test")
 
 
 async def test_participants_from_one_address_are_capped(make_server: Any) -> None:
-    server = await make_server(signaling={"max_participants_per_address": 2})
+    server = await make_server(
+        signaling={"max_participants_per_address": 2, "caps_exempt": ["192.0.2.0/24"]}
+    )
     url = base_url(server)
     async with Client(url, "salle", "a"), Client(url, "autre", "b"):
         third = Client(url, "salle", "c")
@@ -266,9 +283,7 @@ async def test_participants_whose_media_never_connects_are_removed_but_listeners
 async def test_the_websocket_checks_the_browser_origin(
     make_server: Any, origin: str | None, allowed: bool
 ) -> None:
-    server = await make_server(
-        signaling={"allowed_origins": ["http://intranet.example.gouv.fr"]}
-    )
+    server = await make_server(signaling={"allowed_origins": ["http://intranet.example.gouv.fr"]})
     url = base_url(server)
     headers = {} if origin is None else {"Origin": url if origin == "same" else origin}
     async with aiohttp.ClientSession() as http:

@@ -254,8 +254,7 @@ class OrganiserPages:
         if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
             log.info("organisers: sign-in of %s refused (domain)", identity.email)
             return self._login(
-                request,
-                403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
+                request, 403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
             )
         await self.service.store.sign_in(identity.organiser_id, identity.email, identity.name)
         log.info("organisers: OIDC sign-in of %s", identity.email)

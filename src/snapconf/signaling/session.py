@@ -75,6 +75,10 @@ class SignalingConfig:
     max_sockets_per_address: int = 64
     #: participants joined at once from one IP address (0: no cap)
     max_participants_per_address: int = 50
+    #: networks the two per-address caps do not apply to: loopback is a reverse proxy on
+    #: this host (every client then shares its address: cap per client in the proxy) or
+    #: a local load test; the descriptor headroom still applies to them
+    caps_exempt: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     #: seconds a participant has, after its first offer or answer, to connect a media
     #: transport; one that connects neither is removed ("media timeout"). Listen-only
     #: participants connect their receive transport and stay; one alone in an empty room
@@ -87,6 +91,15 @@ class SignalingConfig:
     #: descriptors kept free for the server's own work (joins, /metrics, the store):
     #: new sockets are refused (503) when fewer than this are left under RLIMIT_NOFILE
     descriptor_headroom: int = 64
+
+    def __post_init__(self) -> None:
+        for network in self.caps_exempt:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"signaling.caps_exempt: {network[:64]!r} is not an IP network"
+                ) from None
 
 
 @dataclass(slots=True)
@@ -209,6 +222,8 @@ class SignalingSession:
         self.clock = clock
         #: the TCP peer's IP address, for the per-address caps
         self.address = address
+        #: whether the per-address caps apply to this peer (see ``caps_exempt``)
+        self.capped = True
         self._participants_by_address = (
             participants_by_address if participants_by_address is not None else Counter()
         )
@@ -320,7 +335,7 @@ class SignalingSession:
 
     def _claim_participant_slot(self) -> None:
         """Count this socket's participant against its address (``AddressLimit`` if full)."""
-        cap = self.config.max_participants_per_address
+        cap = self.config.max_participants_per_address if self.capped else 0
         if self._holds_participant_slot:
             return
         if cap and self._participants_by_address[self.address] >= cap:
@@ -608,9 +623,17 @@ class SignalingService:
         self.public_url = public_url
         self.descriptors = descriptors
         self.stats = SignalingStats()
+        self._exempt = [ipaddress.ip_network(n, strict=False) for n in config.caps_exempt]
         #: open sockets and joined participants, by peer IP address
         self.sockets_by_address: Counter[str] = Counter()
         self.participants_by_address: Counter[str] = Counter()
+
+    def _is_exempt(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._exempt)
 
     def _refuse(self, status: int, code: str, message: str) -> web.Response:
         self.stats.refused[code] += 1
@@ -623,7 +646,8 @@ class SignalingService:
         if not origin_allowed(request, self.public_url, config.allowed_origins):
             return self._refuse(403, "origin_not_allowed", "this page's origin may not connect")
         address = peer_address(request)
-        cap = config.max_sockets_per_address
+        capped = not self._is_exempt(address)
+        cap = config.max_sockets_per_address if capped else 0
         if cap and self.sockets_by_address[address] >= cap:
             return self._refuse(
                 429, "too_many_sockets", f"{cap} sockets are already open from your address"
@@ -650,6 +674,7 @@ class SignalingService:
                 participants_by_address=self.participants_by_address,
                 abort=transport.abort if transport is not None else None,
             )
+            session.capped = capped
             try:
                 await session.run()
             finally:

@@ -38,9 +38,7 @@ async def test_the_development_sign_in_is_off_unless_enabled(make_server: Any) -
     url = base_url(server)
     async with aiohttp.ClientSession() as session:
         api = Api(url, session)
-        status, err = await api.call(
-            "POST", "/auth/token", {"email": "a@x.gouv.fr"}, token=None
-        )
+        status, err = await api.call("POST", "/auth/token", {"email": "a@x.gouv.fr"}, token=None)
         assert status == 403 and err["error"]["field"] == "email"
         async with session.get(url + LOGIN) as r:
             assert "Connexion de développement" not in await r.text()
@@ -63,9 +61,7 @@ def _request_from(
     payload = StreamReader(protocol, 2**16, loop=asyncio.get_running_loop())
     payload.feed_data(body)
     payload.feed_eof()
-    return make_mocked_request(
-        method, path, headers=headers, transport=transport, payload=payload
-    )
+    return make_mocked_request(method, path, headers=headers, transport=transport, payload=payload)
 
 
 @pytest.mark.parametrize("peer", ["192.0.2.7", "fd00::7", "::ffff:192.0.2.7"])
@@ -118,9 +114,10 @@ async def test_the_sign_in_form_needs_its_csrf_token(make_server: Any) -> None:
         ) as r:
             assert r.status == 303 and "snapconf_session" in r.cookies
     # a form posted from another site carries no sign-in cookie of ours
-    async with aiohttp.ClientSession() as other, other.post(
-        url + LOGIN, data={"email": email, "csrf": csrf}, allow_redirects=False
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as other,
+        other.post(url + LOGIN, data={"email": email, "csrf": csrf}, allow_redirects=False) as r,
+    ):
         assert r.status == 403
 
 
@@ -170,9 +167,7 @@ async def test_links_are_built_from_the_connection_not_the_host_header(
         conf = await book(api)
         status, read = await api.call("GET", f"/conferences/{conf['id']}", headers=evil)
         assert status == 200 and read["web_url"] == f"{url}/{conf['id']}"
-        status, link = await api.call(
-            "POST", f"/conferences/{conf['id']}/tokens", {}, headers=evil
-        )
+        status, link = await api.call("POST", f"/conferences/{conf['id']}/tokens", {}, headers=evil)
         assert status == 201 and link["url"].startswith(f"{url}/{conf['id']}?token=")
         async with session.get(
             url + f"/api/v1/conferences/{conf['id']}/invite.ics",
