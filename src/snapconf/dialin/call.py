@@ -32,6 +32,7 @@ from snapconf.dialin.message import (
     split_header_list,
 )
 from snapconf.dialin.prompts import count_prompts
+from snapconf.dialin.protection import GLOBAL
 from snapconf.dialin.rtp import RtpSession, parse_dtmf_relay
 from snapconf.dialin.sdp import (
     Negotiated,
@@ -166,7 +167,7 @@ class Call:
         self.end_reason: str | None = None
         self.caller_number = self._caller_number(invite)
         self.caller_display = invite.from_.display or self.caller_number or "anonymous"
-        self.dialed = SipUri.parse(invite.uri).user or "" if invite.uri.startswith("sip") else ""
+        self.dialed = _dialed(invite.uri)
         self.pins_tried = 0
 
     @staticmethod
@@ -574,22 +575,38 @@ class Call:
 
     # -- IVR -------------------------------------------------------------------------------
 
+    async def _refused(self) -> bool:
+        """End the call if PIN entry is refused now (:class:`~snapconf.dialin.protection.
+        PinGuard`): a locked source or trunk hears "trop de tentatives, au revoir", everyone
+        during the global refusal "le service est momentanément indisponible, au revoir";
+        then BYE. Counted as ``pin_refused_<budget>``."""
+        host = self.source.host
+        kind = self.gw.pin_guard.refusal(host, host in self.gw.allowlist, self.clock.now())
+        if kind is None:
+            return False
+        self.gw.note_refusal(f"pin_refused_{kind}", host)
+        await self.play(["unavailable" if kind == GLOBAL else "too_many"])
+        self.hangup(f"PIN entry refused ({kind})")
+        return True
+
     async def _ivr(self) -> None:
         """Welcome, then up to ``pin_attempts`` PINs.
 
-        Failed PINs are counted per caller (number, or source address when anonymous): a
-        growing delay before "wrong code", then a temporary lock-out. A wrong PIN names no
-        conference, so the conference side is counted per number dialed (a conference's
-        access line): it adds a growing delay to wrong attempts only, never a lock-out, which
-        would let anyone lock every caller of that line out.
+        Wrong PINs are counted per source address, per trunk address and across all sources
+        (:class:`~snapconf.dialin.protection.PinGuard`), never per caller number, which the
+        caller chooses: a growing delay before "wrong code", then PIN entry refused for a
+        while. The budgets are checked when the call starts, before each PIN is looked up
+        (another call from the same source may have spent them) and after a right one, so no
+        answer is heard once they are spent. A wrong PIN names no conference, so the
+        conference side is counted per number dialed (a conference's access line): it adds a
+        growing delay to wrong attempts only, never a lock-out, which would let anyone lock
+        every caller of that line out.
         """
         gw = self.gw
-        caller_key = f"caller:{self.caller_number or self.source.host}"
+        host = self.source.host
+        trunk = host in gw.allowlist
         access_key = f"dialed:{self.dialed}"
-        if gw.pin_failures.locked(caller_key, self.clock.now()):
-            gw.stats["pin_lockouts"] += 1
-            await self.play(["too_many"])
-            self.hangup("locked out")
+        if await self._refused():
             return
         prompt = ["welcome"]
         for _ in range(self.config.pin_attempts):
@@ -600,22 +617,35 @@ class Call:
                 return
             if not pin:
                 continue
+            if await self._refused():
+                return
             self.pins_tried += 1
             entry = await gw.directory.lookup(pin)
+            if self.ended:
+                return
             if entry is None:
                 now = self.clock.now()
-                delay = gw.pin_failures.delay(caller_key, now) + gw.access_failures.delay(
+                delay = gw.pin_guard.delay(host, trunk, now) + gw.access_failures.delay(
                     access_key, now
                 ) / 5
-                gw.pin_failures.record(caller_key, now)
+                spent = gw.pin_guard.record(host, trunk, now)
                 gw.access_failures.record(access_key, now)
                 gw.stats["pin_failures"] += 1
+                if spent is not None:
+                    gw.note_refusal(f"pin_lockout_{spent}", host)
                 if delay > 0:
                     await self.clock.sleep_until(now + min(delay, 10.0))
-                if gw.pin_failures.locked(caller_key, self.clock.now()):
+                kind = gw.pin_guard.refusal(host, trunk, self.clock.now())
+                if kind == GLOBAL:
+                    await self.play(["unavailable"])
+                    self.hangup("PIN entry refused (global)")
+                    return
+                if kind is not None:
                     break
                 await self.play(["wrong_code"])
                 continue
+            if await self._refused():
+                return
             if entry.state is ConferenceState.NOT_STARTED:
                 await self.play(["not_started"])
                 self.hangup("conference not started")
@@ -832,6 +862,15 @@ class Call:
 
 def split_first(value: str) -> str:
     return split_header_list(value)[0]
+
+
+def _dialed(request_uri: str) -> str:
+    """The number dialed: the user part of a sip(s): Request-URI, the number of a tel: one
+    (a sip(s): URI that does not parse raises :class:`SipParseError`)."""
+    uri = SipUri.parse(request_uri)
+    if uri.scheme == "tel" and uri.opaque is not None:
+        return uri.opaque.split(";", 1)[0]
+    return uri.user or ""
 
 
 def _is_ip(host: str) -> bool:

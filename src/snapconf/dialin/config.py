@@ -75,10 +75,16 @@ class SipConfig:
     request_rate: float = 50.0
     request_burst: float = 100.0
     """Token bucket per source address for every request (requests per second and burst);
-    allowlisted trunks, which carry every caller from one address, are exempt."""
+    allowlisted trunks, which carry every caller from one address, are exempt. Requests
+    beyond it are dropped without an answer."""
     invite_rate: float = 5.0
     invite_burst: float = 10.0
-    """Tighter token bucket per source address for INVITEs (same exemption)."""
+    """Tighter token bucket per source address for new INVITEs (same exemption; dropped)."""
+    trunk_invite_rate: float = 50.0
+    trunk_invite_burst: float = 100.0
+    """Token bucket per allowlisted trunk address for new INVITEs: beyond it, 503 with a
+    ``Retry-After`` of the seconds until the next token (RFC 3261 section 21.5.4), so a
+    flood through a trunk cannot take every call slot and the loop."""
     allowlist: tuple[str, ...] = ()
     """Trunk addresses or networks (``192.0.2.0/24``); if not empty, others are silently
     dropped. Allowlisted peers get a ``Server`` header and a 400 for malformed requests."""
@@ -87,12 +93,24 @@ class SipConfig:
     first_digit_timeout: float = 10.0
     inter_digit_timeout: float = 5.0
     lockout_threshold: int = 10
-    """Failed PINs per caller number (its source address when anonymous) within
-    ``failure_window`` before a temporary lock-out of ``lockout_seconds``."""
+    """Wrong PINs from one source address (an IPv6 /64) that is not a trunk, within
+    ``failure_window``, before PIN entry from it is locked for ``lockout_seconds`` after the
+    last one. The caller's number is never a key: the caller chooses it."""
     lockout_seconds: float = 300.0
+    trunk_lockout_threshold: int = 100
+    """Wrong PINs through one allowlisted trunk address within ``failure_window`` before PIN
+    entry through it is refused for ``trunk_lockout_seconds`` (a trunk carries many real
+    callers, hence a larger budget and a shorter refusal)."""
+    trunk_lockout_seconds: float = 60.0
+    global_lockout_threshold: int = 100
+    """Wrong PINs per minute across all sources beyond which PIN entry is refused, for every
+    caller not yet in a conference, for ``global_lockout_seconds`` (they hear "service
+    momentanément indisponible" and get a BYE)."""
+    global_lockout_seconds: float = 60.0
     failure_delay: float = 1.0
     """The delay before "wrong code" grows by this many seconds per recent failure of the
-    caller, plus a fifth of that per recent failure on the number dialed (capped at 10 s)."""
+    source (for a trunk: at the same share of its budget), plus a fifth of that per recent
+    failure on the number dialed (capped at 10 s)."""
     failure_window: float = 600.0
     """Failures older than this are forgotten."""
     user_agent: str = "snapconf"
@@ -116,9 +134,15 @@ class SipConfig:
             raise ValueError("sip.min_se is below 90 (RFC 4028 section 4)")
         if self.session_expires < self.min_se:
             raise ValueError("sip.session_expires is below sip.min_se")
-        for name in ("request_rate", "request_burst", "invite_rate", "invite_burst"):
+        for name in ("request_rate", "request_burst", "invite_rate", "invite_burst",
+                     "trunk_invite_rate", "trunk_invite_burst", "lockout_threshold",
+                     "trunk_lockout_threshold", "global_lockout_threshold", "failure_window"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"sip.{name} must be positive")
+        for name in ("lockout_seconds", "trunk_lockout_seconds", "global_lockout_seconds",
+                     "failure_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"sip.{name} is negative")
         for entry in self.allowlist:
             try:
                 ipaddress.ip_network(entry, strict=False)

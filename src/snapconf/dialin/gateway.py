@@ -7,10 +7,15 @@
 2. the strict parser (malformed: no reply, except a best-effort 400 to allowlisted peers);
 3. RFC 3581 ``received``/``rport`` on the top Via, the response address (RFC 3261 18.2.2);
 4. transaction matching (section 17.2.3): retransmitted requests get the last response again;
-5. dispatch: ACK and CANCEL to their INVITE, in-dialog requests to their :class:`Call`
-   (481 if none), OPTIONS answered 200, a new INVITE checked (420, 422, 488, 503) and turned
-   into a :class:`Call`. An INVITE without SDP is a delayed offer (section 13.2.1): the 200
+5. a Request-URI scheme other than sip, sips or tel: 416 (section 8.2.2.1);
+6. dispatch: ACK and CANCEL to their INVITE, in-dialog requests to their :class:`Call`
+   (481 if none), OPTIONS answered 200, a new INVITE throttled (per source: dropped; per
+   trunk: 503 with ``Retry-After``), checked (420, 422, 488, 503) and turned into a
+   :class:`Call`. An INVITE without SDP is a delayed offer (section 13.2.1): the 200
    carries our offer and the ACK the answer; an ACK without a usable one ends the call.
+
+Every refusal is counted in :attr:`SipGateway.stats` (``/metrics``) and logged at most once
+a minute per kind (:meth:`SipGateway.note_refusal`).
 
 No ``Server`` header goes to peers outside the allowlist.
 """
@@ -42,7 +47,7 @@ from snapconf.dialin.message import (
     split_header_list,
 )
 from snapconf.dialin.prompts import PromptLibrary
-from snapconf.dialin.protection import Allowlist, PinFailures, RateLimiter
+from snapconf.dialin.protection import Allowlist, LogThrottle, PinFailures, PinGuard, RateLimiter
 from snapconf.dialin.rtp import PortAllocator
 from snapconf.dialin.sdp import SdpError, negotiate, parse_sdp, provisional
 from snapconf.dialin.transport import Source, TcpConnection, TcpListener, UdpListener
@@ -62,6 +67,11 @@ KNOWN_METHODS = frozenset({
 peer cannot grow the counters without bound)."""
 
 SUPPORTED_OPTIONS = frozenset({"timer"})
+
+URI_SCHEMES = frozenset({"sip", "sips", "tel"})
+"""Request-URI schemes we serve (tel: as trunks may send it, RFC 3966); others get 416."""
+
+IMPLEMENTED = frozenset(m.strip() for m in ALLOW.split(","))
 """Option tags we support in ``Require`` (RFC 3261 section 8.2.2.3); 100rel is not one."""
 
 
@@ -69,6 +79,10 @@ def _warning(code: int, exc: Exception) -> str:
     """A Warning header value (RFC 3261 section 20.43) with a safe quoted text."""
     text = "".join(c for c in str(exc) if c.isprintable()).replace('"', "'").replace("\\", "/")
     return f'{code} snapconf "{text[:100]}"'
+
+
+def _scheme(uri: str) -> str:
+    return uri.partition(":")[0].lower()
 
 
 def _returning(listener: UdpListener) -> Callable[[], UdpListener]:
@@ -114,12 +128,19 @@ class SipGateway:
         self.allowlist = Allowlist(config.allowlist)
         self.request_limiter = RateLimiter(config.request_rate, config.request_burst)
         self.invite_limiter = RateLimiter(config.invite_rate, config.invite_burst)
-        self.pin_failures = PinFailures(
-            threshold=config.lockout_threshold,
-            lockout=config.lockout_seconds,
-            step=config.failure_delay,
+        self.trunk_invite_limiter = RateLimiter(config.trunk_invite_rate,
+                                                config.trunk_invite_burst)
+        self.pin_guard = PinGuard(
+            source_threshold=config.lockout_threshold,
+            source_lockout=config.lockout_seconds,
+            trunk_threshold=config.trunk_lockout_threshold,
+            trunk_lockout=config.trunk_lockout_seconds,
+            global_threshold=config.global_lockout_threshold,
+            global_lockout=config.global_lockout_seconds,
             window=config.failure_window,
+            step=config.failure_delay,
         )
+        self.log_throttle = LogThrottle(60.0)
         # per number dialed: only the delay is used (see Call._ivr), so no threshold
         self.access_failures = PinFailures(
             threshold=2**31,
@@ -255,6 +276,14 @@ class SipGateway:
             return False
         return True
 
+    def note_refusal(self, kind: str, host: str) -> None:
+        """Count a refusal (``stats[kind]``) and log it, at most once a minute per kind."""
+        self.stats[kind] += 1
+        held = self.log_throttle.ready(kind, self.clock.now())
+        if held is not None:
+            log.warning("SIP refusal %s (from %s)%s", kind, host,
+                        f", {held} more since the last report" if held else "")
+
     def port_for(self, transport: str) -> int:
         if transport == "TLS":
             return self.tls_port
@@ -383,7 +412,7 @@ class SipGateway:
         now = self.clock.now()
         # allowlisted trunks carry every caller from one address: they are not rate limited
         if not trusted and not self.request_limiter.allow(source.host, now):
-            self.stats["dropped_rate"] += 1
+            self.note_refusal("dropped_rate", source.host)
             return
         try:
             message = parse_message(data, self.config.limits, stream=source.stream)
@@ -492,6 +521,11 @@ class SipGateway:
         if method == "CANCEL":
             self._on_cancel(request, tx)
             return
+        if method in IMPLEMENTED and _scheme(request.uri) not in URI_SCHEMES:
+            # section 8.2.2.1, after method inspection (others get their 405 or 501 below)
+            self.respond(tx, make_response(request, 416, "Unsupported URI Scheme",
+                                           to_tag=self._tag()))
+            return
         if method == "INVITE":
             # 100 Trying at once (section 17.2.1), before anything slow
             self.respond(tx, make_response(request, 100, "Trying"))
@@ -576,9 +610,20 @@ class SipGateway:
 
     def _on_invite(self, invite: SipRequest, tx: _ServerTransaction, trusted: bool) -> None:
         now = self.clock.now()
-        if not trusted and not self.invite_limiter.allow(tx.source.host, now):
+        host = tx.source.host
+        if trusted:
+            # a trunk's calls are real callers: tell it to retry (or use another server) rather
+            # than leave it retransmitting (RFC 3261 section 21.5.4)
+            if not self.trunk_invite_limiter.allow(host, now):
+                self.note_refusal("invite_rate_limited_trunk", host)
+                retry = self.trunk_invite_limiter.retry_after(host)
+                self.respond(tx, make_response(invite, 503, "Service Unavailable",
+                                               to_tag=self._tag(),
+                                               extra=[("Retry-After", str(retry))]))
+                return
+        elif not self.invite_limiter.allow(host, now):
             # silently dropped; forgotten so retransmissions are re-evaluated (and re-limited)
-            self.stats["invite_rate_limited"] += 1
+            self.note_refusal("invite_rate_limited", host)
             tx.expires = now
             return
         if len(self.calls) >= self.config.max_calls or self._closed:

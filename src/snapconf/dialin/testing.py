@@ -281,15 +281,18 @@ class _StreamProto(asyncio.Protocol):
 
 
 class TestPhone:
-    """A scriptable SIP phone on 127.0.0.1: builds requests, records responses and RTP."""
+    """A scriptable SIP phone on a loopback address (``host``, 127.0.0.1 by default; any
+    127.x.y.z stands for another caller's address): builds requests, records responses and
+    RTP."""
 
     __test__ = False  # not a pytest class
 
     def __init__(self, gateway: tuple[str, int], transport: str = "UDP",
-                 number: str = "+33612345612") -> None:
+                 number: str = "+33612345612", host: str = "127.0.0.1") -> None:
         self.gateway = gateway
         self.transport = transport
         self.number = number
+        self.host = host
         self.sip_queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
         self.rtp_queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
         self.rtp_packets: list[bytes] = []
@@ -313,17 +316,17 @@ class TestPhone:
         loop = asyncio.get_running_loop()
         if self.transport == "UDP":
             t, _ = await loop.create_datagram_endpoint(
-                lambda: _PhoneProto(self.sip_queue), local_addr=("127.0.0.1", 0))
+                lambda: _PhoneProto(self.sip_queue), local_addr=(self.host, 0))
             self._sip = t
             self.sip_port = t.get_extra_info("sockname")[1]
         else:
             _, proto = await loop.create_connection(
-                lambda: _StreamProto(self.sip_queue), *self.gateway)
+                lambda: _StreamProto(self.sip_queue), *self.gateway, local_addr=(self.host, 0))
             self._tcp = proto
             assert proto.transport is not None
             self.sip_port = proto.transport.get_extra_info("sockname")[1]
         rtp, _ = await loop.create_datagram_endpoint(
-            lambda: _PhoneProto(self.rtp_queue), local_addr=("127.0.0.1", 0))
+            lambda: _PhoneProto(self.rtp_queue), local_addr=(self.host, 0))
         self._rtp = rtp
         self.rtp_port = rtp.get_extra_info("sockname")[1]
 
@@ -356,13 +359,13 @@ class TestPhone:
         to = "<sip:conf@127.0.0.1>" + (f";tag={tag}" if tag else "")
         lines = [
             f"{method} sip:conf@{self.gateway[0]}:{self.gateway[1]} SIP/2.0",
-            f"Via: SIP/2.0/{self.transport} 127.0.0.1:{self.sip_port};branch={branch};rport",
+            f"Via: SIP/2.0/{self.transport} {self.host}:{self.sip_port};branch={branch};rport",
             "Max-Forwards: 70",
-            f'From: "Test Phone" <sip:{self.number}@127.0.0.1>;tag={self.from_tag}',
+            f'From: "Test Phone" <sip:{self.number}@{self.host}>;tag={self.from_tag}',
             f"To: {to}",
             f"Call-ID: {call_id or self.call_id}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:phone@127.0.0.1:{self.sip_port}>",
+            f"Contact: <sip:phone@{self.host}:{self.sip_port}>",
         ]
         if extra:
             lines += extra.strip("\n").split("\n")
@@ -372,9 +375,10 @@ class TestPhone:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
     def sdp(self, codecs: str = "0 101", direction: str = "sendrecv",
-            host: str = "127.0.0.1") -> bytes:
+            host: str | None = None) -> bytes:
+        host = host or self.host
         lines = [
-            "v=0", "o=phone 1 1 IN IP4 127.0.0.1", "s=-", f"c=IN IP4 {host}", "t=0 0",
+            "v=0", f"o=phone 1 1 IN IP4 {self.host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
             f"m=audio {self.rtp_port} RTP/AVP {codecs}",
             "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000",
             "a=rtpmap:96 opus/48000/2", "a=rtpmap:101 telephone-event/8000",

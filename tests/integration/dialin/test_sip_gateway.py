@@ -354,7 +354,9 @@ async def test_update_without_offer_gets_no_sdp(make_gateway: GatewayFactory) ->
     p.ack(r)
 
 
-async def test_allowlisted_trunk_is_not_rate_limited(make_gateway: GatewayFactory) -> None:
+async def test_allowlisted_trunk_is_not_held_to_the_per_source_buckets(
+    make_gateway: GatewayFactory,
+) -> None:
     gw, _, phone = await make_gateway(allowlist=("127.0.0.1",), invite_rate=1.0,
                                       invite_burst=2.0, request_rate=1.0, request_burst=2.0)
     p = await phone()
@@ -547,21 +549,202 @@ async def test_star6_mutes_and_unmutes(make_gateway: GatewayFactory) -> None:
     await wait_for(lambda: bridge.legs[0].mute_changes == [True, False], timeout=5)
 
 
-async def test_pin_lockout_per_caller(make_gateway: GatewayFactory) -> None:
-    gw, bridge, phone = await make_gateway(lockout_threshold=2, failure_delay=0.0)
-    p = await phone(number="+33155555555")
-    await p.call()
-    await p.send_dtmf("1111#")
-    await asyncio.sleep(0.1)
-    await p.send_dtmf("2222#")
-    await p.expect_request("BYE", timeout=10)
-    # the same caller is now locked out, even with the right PIN
-    p2 = await phone(number="+33155555555")
-    await p2.call()
-    await p2.send_dtmf(PIN + "#")
-    await p2.expect_request("BYE", timeout=10)
+async def heard_before_bye(gw: SipGateway, p: TestPhone, prompt: str) -> bool:
+    """Wait for the server's BYE; True if the last audio the phone got was ``prompt``."""
+    await p.expect_request("BYE", timeout=20)
+    await p.collect_rtp(0.2)
+    frames = gw.prompts.frames(prompt, "PCMU")
+    return p_payloads(p)[-len(frames):] == frames
+
+
+async def failures_reach(gw: SipGateway, goal: int) -> None:
+    await wait_for(lambda: gw.stats["pin_failures"] >= goal, timeout=10)
+
+
+async def wrong_pins(gw: SipGateway, p: TestPhone, n: int) -> None:
+    """Type ``n`` wrong PINs, each once the previous one is counted."""
+    goal = gw.stats["pin_failures"]
+    for _ in range(n):
+        goal += 1
+        await p.send_dtmf("9999#")
+        await failures_reach(gw, goal)
+
+
+async def test_rotating_caller_numbers_from_one_address_are_locked_out_after_its_budget(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, bridge, phone = await make_gateway(lockout_threshold=4, failure_delay=0.0)
+    first = await phone(number="+33100000001")
+    await first.call()
+    await wrong_pins(gw, first, 3)  # three attempts per call: goodbye
+    assert await heard_before_bye(gw, first, "too_many")
+    second = await phone(number="+33100000002")  # another number, the same address
+    await second.call()
+    await wrong_pins(gw, second, 1)  # the address's 4th wrong PIN spends its budget
+    assert await heard_before_bye(gw, second, "too_many")
+    refused = 0
+    for i in range(3):  # every further call from it is refused, whatever it claims to be
+        p = await phone(number=f"+3310000001{i}")
+        await p.call()
+        await p.send_dtmf(PIN + "#")
+        assert await heard_before_bye(gw, p, "too_many")
+        refused += 1
+    assert refused == gw.stats["pin_refused_source"] == 3
+    assert gw.stats["pin_failures"] == 4 and gw.stats["pin_lockout_source"] == 1
     assert not bridge.legs
-    assert gw.stats["pin_lockouts"] == 1
+
+
+async def test_a_caller_number_locked_out_at_one_address_still_joins_from_another(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, bridge, phone = await make_gateway(lockout_threshold=2, failure_delay=0.0)
+    attacker = await phone(number="anonymous")
+    await attacker.call()
+    await wrong_pins(gw, attacker, 2)
+    assert await heard_before_bye(gw, attacker, "too_many")
+    again = await phone(number="anonymous")
+    await again.call()
+    assert await heard_before_bye(gw, again, "too_many")
+    assert gw.stats["pin_refused_source"] == 1
+    # "anonymous" from another address is somebody else: not locked out
+    caller = await phone(number="anonymous", host="127.0.0.2")
+    await caller.call()
+    await caller.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    assert bridge.legs[0].conference_id == "alpha"
+    assert gw.stats["pin_refused_source"] == 1
+
+
+async def test_a_trunk_address_has_its_own_larger_pin_budget(make_gateway: GatewayFactory) -> None:
+    gw, bridge, phone = await make_gateway(
+        allowlist=("127.0.0.1", "127.0.0.2"), lockout_threshold=2, trunk_lockout_threshold=5,
+        failure_delay=0.0)
+    first = await phone(number="+33100000001")
+    await first.call()
+    await wrong_pins(gw, first, 3)  # past the budget of an ordinary address
+    assert await heard_before_bye(gw, first, "too_many")
+    second = await phone(number="+33100000002")
+    await second.call()
+    await wrong_pins(gw, second, 1)
+    assert gw.stats["pin_refused_trunk"] == 0 and gw.stats["pin_lockout_trunk"] == 0
+    await wrong_pins(gw, second, 1)  # the trunk's 5th: spent
+    assert await heard_before_bye(gw, second, "too_many")
+    assert gw.stats["pin_lockout_trunk"] == 1
+    third = await phone(number="+33100000003")
+    await third.call()
+    await third.send_dtmf(PIN + "#")
+    assert await heard_before_bye(gw, third, "too_many")
+    assert gw.stats["pin_refused_trunk"] == 1
+    # the other trunk address has a budget of its own
+    other = await phone(number="+33100000003", host="127.0.0.2")
+    await other.call()
+    await other.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    assert gw.stats["pin_failures"] == 5 and gw.stats["pin_refused_source"] == 0
+
+
+async def test_the_global_ceiling_refuses_pin_entry_to_callers_not_yet_in_a_conference(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, bridge, phone = await make_gateway(global_lockout_threshold=3, failure_delay=0.0)
+    inside = await phone(host="127.0.0.5")
+    await inside.call()
+    await inside.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    a = await phone(host="127.0.0.2")
+    b = await phone(host="127.0.0.3")
+    await a.call()
+    await b.call()
+    await wrong_pins(gw, a, 2)
+    await wrong_pins(gw, b, 1)  # the third wrong PIN within a minute, from any address
+    assert await heard_before_bye(gw, b, "unavailable")
+    assert gw.stats["pin_lockout_global"] == 1
+    await a.send_dtmf(PIN + "#")  # even the right PIN is refused for now
+    assert await heard_before_bye(gw, a, "unavailable")
+    late = await phone(host="127.0.0.4")
+    await late.call()
+    assert await heard_before_bye(gw, late, "unavailable")
+    assert gw.stats["pin_refused_global"] == 2
+    assert len(bridge.legs) == 1 and not bridge.legs[0].closed  # who was in stays in
+    assert gw.stats["pin_refused_source"] == 0
+
+
+def raw_request(method: str, uri: str, port: int, n: int) -> bytes:
+    return (
+        f"{method} {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKraw{n};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:caller@127.0.0.1>;tag=raw{n}\r\n"
+        "To: <sip:conf@127.0.0.1>\r\n"
+        f"Call-ID: raw{n}@test\r\n"
+        f"CSeq: 1 {method}\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+async def test_a_request_uri_scheme_other_than_sip_sips_or_tel_gets_416(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, _, _ = await make_gateway()
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    cases = [
+        ("OPTIONS", "http://example.com/conf", 416),
+        ("INVITE", "mailto:conf@example.com", 416),
+        ("BYE", "urn:service:sos", 416),
+        ("OPTIONS", "tel:+33123456789", 200),
+        ("OPTIONS", f"sips:conf@127.0.0.1:{gw.udp_port}", 200),
+        ("OPTIONS", f"SIP:conf@127.0.0.1:{gw.udp_port}", 200),
+    ]
+    try:
+        for n, (method, uri, status) in enumerate(cases):
+            sock.sendto(raw_request(method, uri, port, n), ("127.0.0.1", gw.udp_port))
+            while True:
+                r = parse_message(await asyncio.wait_for(loop.sock_recv(sock, 65535), 5))
+                assert isinstance(r, SipResponse)
+                if r.call_id == f"raw{n}@test" and r.status >= 200:
+                    break
+            assert (r.status, r.cseq.method) == (status, method), uri
+            if status == 416:
+                assert r.reason == "Unsupported URI Scheme"
+                assert r.to.tag
+    finally:
+        sock.close()
+    assert gw.stats["response_416"] == 3
+    assert not gw.calls and gw.stats["calls_started"] == 0
+
+
+async def test_an_invite_flood_from_a_trunk_gets_503_retry_after_and_options_still_answered(
+    make_gateway: GatewayFactory,
+) -> None:
+    gw, _, phone = await make_gateway(allowlist=("127.0.0.1",), trunk_invite_rate=1.0,
+                                      trunk_invite_burst=5.0)
+    p = await phone()
+    for i in range(12):
+        p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                             call_id=f"flood{i}@trunk"))
+    for i in range(20):
+        p.send_raw(p.request("OPTIONS", call_id=f"ping{i}@trunk"))
+    options: set[str] = set()
+    refused: dict[str, SipResponse] = {}
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 15
+    while len(options) < 20 or len(refused) < 7:
+        r = await p.recv(max(0.01, end - loop.time()))
+        if not isinstance(r, SipResponse):
+            continue
+        if r.cseq.method == "OPTIONS" and r.status == 200:
+            options.add(r.call_id)
+        elif r.cseq.method == "INVITE" and r.status == 503:
+            refused[r.call_id] = r
+    assert len(options) == 20  # the trunk's health checks are all answered
+    assert gw.stats["invite_rate_limited_trunk"] == 7 and gw.stats["calls_started"] == 5
+    for r in refused.values():
+        retry = r.headers.get("Retry-After") or ""
+        assert retry.isdigit() and int(retry) >= 1
 
 
 async def test_gateway_close_byes_everyone(make_gateway: GatewayFactory) -> None:

@@ -16,7 +16,15 @@ from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
 from snapconf.dialin.message import SipRequest, parse_message
 from snapconf.dialin.prompts import PROMPT_NAMES, PromptLibrary, count_prompts
-from snapconf.dialin.protection import Allowlist, PinFailures, RateLimiter, TokenBucket
+from snapconf.dialin.protection import (
+    Allowlist,
+    LogThrottle,
+    PinFailures,
+    PinGuard,
+    RateLimiter,
+    TokenBucket,
+    source_key,
+)
 from snapconf.dialin.rtp import (
     DtmfReceiver,
     PortAllocator,
@@ -277,6 +285,85 @@ def test_pin_failures_delay_and_lockout() -> None:
     assert f.count("c", 150) == 0  # window passed
 
 
+def test_pin_failures_lock_only_for_failures_within_the_window_and_for_the_whole_lockout() -> None:
+    spread = PinFailures(threshold=3, lockout=100, step=0, window=10)
+    for t in (0, 20, 40):  # never three within 10 s
+        spread.record("c", t)
+    assert not spread.locked("c", 41)
+    close = PinFailures(threshold=3, lockout=120, step=0, window=60)
+    for t in (0, 50, 59):
+        close.record("c", t)
+    assert close.locked("c", 130)  # 71 s after the third: still within the lock-out
+    assert not close.locked("c", 179)
+
+
+def test_rate_limiter_retry_after_is_the_whole_seconds_to_the_next_token() -> None:
+    lim = RateLimiter(rate=0.25, burst=1)
+    assert lim.allow("t", 0) and not lim.allow("t", 1)
+    assert lim.retry_after("t") == 3  # 0.25 token at t=1: 3 s to a whole one
+    assert RateLimiter(rate=100, burst=1).retry_after("unknown") == 1
+
+
+def test_source_key_is_the_ipv4_address_or_the_ipv6_64() -> None:
+    assert source_key("203.0.113.7") == "203.0.113.7"
+    assert source_key("2001:db8:1:2:aaaa::1") == source_key("2001:db8:1:2:bbbb::9")
+    assert source_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert source_key("2001:db8:1:3::1") != source_key("2001:db8:1:2::1")
+    assert source_key("::ffff:192.0.2.1") == "192.0.2.1"
+
+
+def guard() -> PinGuard:
+    return PinGuard(source_threshold=2, source_lockout=300, trunk_threshold=4, trunk_lockout=60,
+                    global_threshold=5, global_lockout=60, window=600, step=1.0)
+
+
+def test_pin_guard_locks_a_source_address_not_its_neighbours() -> None:
+    g = guard()
+    assert g.record("192.0.2.1", False, 0) is None
+    assert g.delay("192.0.2.1", False, 1) == 1.0
+    assert g.record("192.0.2.1", False, 1) == "source"
+    assert g.refusal("192.0.2.1", False, 2) == "source"
+    assert g.refusal("192.0.2.2", False, 2) is None
+    assert g.refusal("192.0.2.1", False, 301) is None  # lock-out over
+    assert g.lockouts == {"source": 1}
+
+
+def test_pin_guard_gives_a_trunk_address_a_larger_budget_and_a_shorter_refusal() -> None:
+    g = guard()
+    for t in range(3):
+        assert g.record("198.51.100.1", True, t) is None
+    assert g.delay("198.51.100.1", True, 3) == 1.5  # 3/4 of its budget: 3/4 of a source's 2 s
+    assert g.refusal("198.51.100.1", True, 3) is None  # past a source's budget, not a trunk's
+    assert g.record("198.51.100.1", True, 3) == "trunk"
+    assert g.refusal("198.51.100.1", True, 4) == "trunk"
+    assert g.refusal("198.51.100.2", True, 4) is None  # another trunk address
+    assert g.refusal("198.51.100.1", True, 63) is None
+    assert g.lockouts == {"trunk": 1}
+
+
+def test_pin_guard_global_ceiling_refuses_everyone_for_a_while() -> None:
+    g = guard()
+    for n, host in enumerate(["192.0.2.1", "192.0.2.2", "192.0.2.3", "198.51.100.1"]):
+        assert g.record(host, host.startswith("198"), n) is None
+    assert g.record("192.0.2.4", False, 50) == "global"  # the 5th within a minute
+    assert g.refusal("192.0.2.200", False, 51) == "global"
+    assert g.refusal("198.51.100.2", True, 51) == "global"
+    assert g.refusal("192.0.2.200", False, 110) is None
+    spread = guard()
+    for n in range(5):  # five failures, but never five within a minute
+        assert spread.record(f"192.0.2.{n}", False, 20.0 * n) is None
+    assert spread.refusal("192.0.2.200", False, 81) is None
+
+
+def test_log_throttle_lets_one_line_a_minute_per_kind_and_counts_the_rest() -> None:
+    t = LogThrottle(60.0)
+    assert t.ready("a", 0) == 0
+    assert t.ready("a", 10) is None and t.ready("a", 59) is None
+    assert t.ready("b", 10) == 0
+    assert t.ready("a", 60) == 2
+    assert t.ready("a", 61) is None
+
+
 def test_config_defaults_and_validation() -> None:
     c = SipConfig()
     assert (c.port, c.tcp, c.max_calls, c.codecs[0]) == (5060, True, 500, "opus")
@@ -291,6 +378,9 @@ def test_config_defaults_and_validation() -> None:
                                                  "valid port range"),
         ({"min_se": 30}, "sip.min_se is below 90 (RFC 4028 section 4)"),
         ({"tls_cert": "a.pem"}, "sip.tls_cert and sip.tls_key must be set together"),
+        ({"trunk_invite_rate": 0}, "sip.trunk_invite_rate must be positive"),
+        ({"global_lockout_threshold": 0}, "sip.global_lockout_threshold must be positive"),
+        ({"trunk_lockout_seconds": -1}, "sip.trunk_lockout_seconds is negative"),
     ]:
         with pytest.raises(ValueError) as exc:
             SipConfig.from_dict(bad)
