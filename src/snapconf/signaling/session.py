@@ -234,6 +234,7 @@ class SignalingSession:
         self.conference: Conference | None = None
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._overflowed = False
+        self._closer: asyncio.Task[None] | None = None
         self._media_deadline: asyncio.TimerHandle | None = None
         self._offer_pending = False
         self._offer_needed = False
@@ -266,7 +267,8 @@ class SignalingSession:
             self._outbox.get_nowait()
         self._closing = True
         self._outbox.put_nowait(None)
-        asyncio.get_running_loop().create_task(self._close_overflowed())
+        # kept so the task is not collected before it ends
+        self._closer = asyncio.get_running_loop().create_task(self._close_overflowed())
 
     async def _close_overflowed(self) -> None:
         try:
