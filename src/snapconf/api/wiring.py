@@ -84,9 +84,11 @@ class Scheduling:
         else:
             log.info("organisers: development sign-in is off (organisers.dev_login)")
         if not self.config.public_url:
-            log.info(
-                "api: links are built from the address each client connected to; behind a "
-                "proxy or a DNS name, set api.public_url"
+            log.log(
+                logging.WARNING if self.oidc.enabled else logging.INFO,
+                "api: no api.public_url: links%s are built from the address each client "
+                "connected to; behind a proxy or a DNS name, set it",
+                " and the OpenID Connect redirect URI" if self.oidc.enabled else "",
             )
         if self.oidc.enabled:
             log.info("organisers: OpenID Connect sign-in with %s", self.oidc.issuer)
