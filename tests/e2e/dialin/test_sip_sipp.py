@@ -192,3 +192,24 @@ async def test_sipp_wrong_pin_three_times_server_hangs_up(
     assert gw.stats["bye_sent"] == 1
     assert not bridge.legs
     assert not gw.calls and gw.ports.in_use == set()
+
+
+@pytest.mark.parametrize("gateway", [{"lockout_threshold": 3}], indirect=True)
+async def test_sipp_rotating_caller_numbers_from_one_address_are_locked_out_after_its_budget(
+    gateway: tuple[SipGateway, EchoBridge], tmp_path: Path
+) -> None:
+    gw, bridge = gateway
+    code, log = await run_sipp("wrong_pin.xml", gw, tmp_path, timeout=40,
+                               caller="+33600000001")
+    assert code == 0, log  # three wrong PINs: the address's budget is spent
+    refused = 0
+    for caller in ("+33600000002", "anonymous", "+33600000003"):
+        # whatever number it claims, the address is refused before any PIN (and its BYE comes
+        # within the scenario's 8 s, where a welcome and three PIN prompts would take longer)
+        code, log = await run_sipp("locked_out.xml", gw, tmp_path, timeout=15, caller=caller)
+        assert code == 0, log
+        refused += 1
+    assert gw.stats["pin_refused_source"] == refused == 3
+    assert gw.stats["pin_failures"] == 3 and gw.stats["pin_lockout_source"] == 1
+    assert not bridge.legs
+    assert not gw.calls and gw.ports.in_use == set()

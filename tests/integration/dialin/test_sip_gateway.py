@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -510,15 +511,21 @@ async def test_malformed_from_unknown_gets_no_reply(make_gateway: GatewayFactory
     assert gw.stats["malformed"] == 2
 
 
-async def test_invite_rate_limit(make_gateway: GatewayFactory) -> None:
+async def test_invite_rate_limit(
+    make_gateway: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     gw, _, phone = await make_gateway(invite_rate=1.0, invite_burst=2.0)
     p = await phone()
-    for i in range(4):
-        p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
-                             call_id=f"rate{i}@x"))
-    await asyncio.sleep(0.5)
+    with caplog.at_level(logging.WARNING, logger="snapconf.dialin.gateway"):
+        for i in range(4):
+            p.send_raw(p.request("INVITE", body=p.sdp(), content_type="application/sdp",
+                                 call_id=f"rate{i}@x"))
+        await asyncio.sleep(0.5)
     assert gw.stats["calls_started"] == 2
     assert gw.stats["invite_rate_limited"] == 2
+    # counted each time, logged once a minute
+    lines = [r.getMessage() for r in caplog.records if "invite_rate_limited" in r.getMessage()]
+    assert lines == ["SIP refusal invite_rate_limited (from 127.0.0.1)"]
 
 
 @pytest.mark.parametrize(("pin", "state"), [("5555", ConferenceState.NOT_STARTED),
