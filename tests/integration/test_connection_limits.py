@@ -87,11 +87,12 @@ async def test_a_client_that_pings_and_never_reads_is_closed_counted_and_logged_
 ) -> None:
     server = await make_server(signaling={"max_queued_messages": 16})
     caplog.set_level(logging.WARNING, logger="snapconf.signaling.session")
-    for round_ in range(2):
+    for _ in range(2):
         sock = await _raw_websocket(server.http_port)
         try:
-            await _ping_without_reading(server, sock, round_)
-            assert server.signaling_stats.outbox_overflows == round_ + 1
+            before = server.signaling_stats.outbox_overflows
+            await _ping_without_reading(server, sock, before)
+            assert server.signaling_stats.outbox_overflows == before + 1
             # the server dropped the connection: reading finds its end, not an open socket
             loop = asyncio.get_running_loop()
             with contextlib.suppress(ConnectionError):
@@ -111,6 +112,19 @@ async def test_a_client_that_pings_and_never_reads_is_closed_counted_and_logged_
             break
         await asyncio.sleep(0.05)
     assert not server.signaling.sockets_by_address
+
+
+async def test_the_send_queue_is_bounded_in_size_too(make_server: Any) -> None:
+    # each pong is ~60 KB: 1 MB of them queue up long before 100,000 messages
+    server = await make_server(
+        signaling={"max_queued_messages": 100000, "max_queued_bytes": 1000000}
+    )
+    sock = await _raw_websocket(server.http_port)
+    try:
+        await _ping_without_reading(server, sock, 0)
+        assert server.signaling_stats.outbox_overflows == 1
+    finally:
+        sock.close()
 
 
 async def test_deeply_nested_json_on_the_websocket_is_bad_json_without_a_traceback(

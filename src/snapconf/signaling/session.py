@@ -70,6 +70,8 @@ class SignalingConfig:
     #: messages waiting to be written to one socket; beyond this the client is not reading
     #: (its TCP window stays shut) and the socket is closed (1008), so memory stays bounded
     max_queued_messages: int = 512
+    #: characters of JSON waiting for one socket (one larger message alone still goes)
+    max_queued_bytes: int = 1024 * 1024
     #: WebSockets open at once from one IP address (0: no cap); one office behind NAT may
     #: fill a booked conference (api.max_participants), hence more than 50
     max_sockets_per_address: int = 64
@@ -232,7 +234,9 @@ class SignalingSession:
         self._abort = abort
         self.participant: Participant | None = None
         self.conference: Conference | None = None
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        #: serialised messages waiting for the writer (None: stop), and their total size
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._queued_bytes = 0
         self._overflowed = False
         self._closer: asyncio.Task[None] | None = None
         self._media_deadline: asyncio.TimerHandle | None = None
@@ -245,10 +249,16 @@ class SignalingSession:
     def event(self, message: dict[str, Any]) -> None:
         if self._overflowed:
             return
-        if self._outbox.qsize() >= self.config.max_queued_messages:
+        text = json.dumps(message, separators=(",", ":"))
+        size = len(text)
+        queued = self._queued_bytes
+        if self._outbox.qsize() >= self.config.max_queued_messages or (
+            queued and queued + size > self.config.max_queued_bytes
+        ):
             self._overflow()
             return
-        self._outbox.put_nowait(message)
+        self._queued_bytes = queued + size
+        self._outbox.put_nowait(text)
 
     def _overflow(self) -> None:
         """The client has stopped reading: drop what is queued and close the socket."""
@@ -265,6 +275,7 @@ class SignalingSession:
             )
         while not self._outbox.empty():  # give the memory back now
             self._outbox.get_nowait()
+        self._queued_bytes = 0
         self._closing = True
         self._outbox.put_nowait(None)
         # kept so the task is not collected before it ends
@@ -292,7 +303,7 @@ class SignalingSession:
     def closed(self, reason: str) -> None:
         if not self._closing:
             self._closing = True
-            self._outbox.put_nowait({"type": "left", "reason": reason})
+            self._outbox.put_nowait(json.dumps({"type": "left", "reason": reason}))
             self._outbox.put_nowait(None)
 
     # -- loop ---------------------------------------------------------------------------
@@ -380,10 +391,11 @@ class SignalingSession:
                 if self._closing and not self.ws.closed:
                     await self.ws.close()
                 return
+            self._queued_bytes -= len(message)
             if self.ws.closed:
                 continue
             try:
-                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+                await self.ws.send_str(message)
                 self.stats.messages_out += 1
             except (ConnectionError, RuntimeError):
                 return
