@@ -415,8 +415,14 @@ class ReceiveSession:
             )
             pt = next((p for p in pool if p not in used), None)
             if pt is None:
-                # free the payload types of codecs no m-section lists any more, then retry
-                listed = {s.codec.key() for s in self.slots if s.codec is not None}
+                # free the payload types of codecs no bundled m-section lists any more (an
+                # open one, or the first, which tags the BUNDLE group), then retry; closed
+                # m-sections are outside the group, so a payload type may mean another codec
+                listed = {
+                    s.codec.key()
+                    for i, s in enumerate(self.slots)
+                    if s.codec is not None and (i == 0 or s.consumer_key is not None)
+                }
                 for old in [k for k in self._payload_types if k not in listed]:
                     del self._payload_types[old]
                 used = set(self._payload_types.values())
