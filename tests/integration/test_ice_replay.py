@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import aiohttp
 from aioice import stun as aiostun
 from tests.conftest import base_url
 
 from snapconf.client import Client, ColorTrack, ToneTrack
 
 ATTACKER = "127.0.0.2"  # another loopback address of this host, not used by the peers
+
+
+async def _metrics(server) -> str:
+    async with aiohttp.ClientSession() as http, http.get(base_url(server) + "/metrics") as r:
+        return await r.text()
 
 
 def _spy_stun(server) -> list[tuple[bytes, tuple[str, int]]]:
@@ -93,6 +99,8 @@ async def test_a_replayed_nomination_from_another_address_does_not_move_the_medi
         await _still_flowing(clients, before)
         assert {ufrag: t.addr for ufrag, t in transports.items()} == selected
         assert server.media.drops["stun_replay"] == 3 * len(nominations)
+        replays = f'snapconf_media_dropped_total{{reason="stun_replay"}} {3 * len(nominations)}'
+        assert replays in await _metrics(server)
         assert _drain(udp) == []  # neither answers nor media reached the replaying socket
     finally:
         udp.close()
@@ -132,6 +140,10 @@ async def test_a_wrong_password_flood_from_one_source_leaves_the_real_peers_medi
         assert drops["stun_integrity"] == len(errors) < 100
         assert drops["stun_rate_limited"] > 10 * drops["stun_integrity"]
         assert drops["stun_replay"] == 0
+        limited = drops["stun_rate_limited"]
+        assert f'snapconf_media_dropped_total{{reason="stun_rate_limited"}} {limited}' in (
+            await _metrics(server)
+        )
         assert all(t.addr and t.addr[0] != ATTACKER for t in server.media.by_ufrag.values())
     finally:
         udp.close()

@@ -77,7 +77,7 @@ class MediaConfig:
     #: seconds the selected remote address must have been silent before a nomination from
     #: another address moves the media at once; until then the move waits for
     #: authenticated SRTP/SRTCP from the new address (RFC 7675 consent freshness)
-    address_switch_quiet: float = 6.0
+    address_switch_quiet: float = 10.0
 
 
 class _Endpoint(asyncio.DatagramProtocol):

@@ -80,9 +80,9 @@ class WebRtcTransport:
         #: Binding transaction ids acted on, with the address each came from; bounded
         #: (oldest forgotten first): the same id from elsewhere is a replay
         self._transactions: dict[bytes, Address] = {}
-        #: an address nominated while the selected one was still heard from: it becomes
-        #: the selected address on its first authenticated SRTP/SRTCP packet
-        self.pending_addr: Address | None = None
+        #: addresses nominated while the selected one was still heard from: the first to
+        #: send an authenticated SRTP/SRTCP packet becomes the selected address
+        self.pending_addrs: set[Address] = set()
         self.dtls: DtlsSession | None = None
         self.srtp_rx: pylibsrtp.Session | None = None
         self.srtp_tx: pylibsrtp.Session | None = None
@@ -148,8 +148,10 @@ class WebRtcTransport:
         Once nominated, a nomination from another address moves the media at once only
         when the selected address has been silent for ``media.address_switch_quiet``
         seconds (its consent no longer fresh, RFC 7675 §5.1); otherwise the new address
-        waits in :attr:`pending_addr` for an authenticated SRTP or SRTCP packet from it,
-        which a replay cannot provide (libsrtp refuses replayed indices).
+        waits in :attr:`pending_addrs` for an authenticated SRTP or SRTCP packet from it,
+        which a replay cannot provide (libsrtp refuses replayed indices). Browsers send
+        media where they selected, so the media follows them without flapping between
+        pairs they nominate in turn.
         """
         transactions = self._transactions
         if transaction_id in transactions:
@@ -169,8 +171,8 @@ class WebRtcTransport:
         elif use_candidate:
             if now - self.selected_heard_at > self.server.config.address_switch_quiet:
                 self._select(addr, now)
-            elif addr != self.pending_addr:
-                self.pending_addr = addr
+            elif addr not in self.pending_addrs:
+                self.pending_addrs.add(addr)
                 log.info(
                     "transport %s: %s:%d nominated, selected once media comes from it",
                     self.id, addr[0], addr[1],
@@ -184,14 +186,14 @@ class WebRtcTransport:
         log.info("transport %s: remote address %s:%d", self.id, addr[0], addr[1])
         self.addr = addr
         self.selected_heard_at = now
-        self.pending_addr = None
+        self.pending_addrs.clear()
         self._egress = self.server.egress_for(addr)
         self._dest = self.destination(addr)
         self._update_sender()
 
     def _heard_elsewhere(self, addr: Address, now: float) -> None:
         """Authenticated SRTP or SRTCP from an address other than the selected one."""
-        if addr == self.pending_addr:
+        if addr in self.pending_addrs:
             self._select(addr, now)
 
     def destination(self, addr: Address) -> Destination:

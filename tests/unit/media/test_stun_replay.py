@@ -105,7 +105,7 @@ def test_a_fresh_nomination_while_the_selected_address_is_alive_waits_for_media_
     server.datagram_received(endpoint, _binding(transport), A)
     clock.now += 1
     server.datagram_received(endpoint, _binding(transport), B)
-    assert transport.addr == A and transport.pending_addr == B  # answered, not yet selected
+    assert transport.addr == A and transport.pending_addrs == {B}  # answered, not yet selected
     assert [addr for _, addr in _replies(endpoint)] == [A, B]
     packet = browser.protect(
         build_rtp_packet(payload_type=111, sequence_number=1, timestamp=1, ssrc=9, payload=b"x")
@@ -119,7 +119,23 @@ def test_a_fresh_nomination_while_the_selected_address_is_alive_waits_for_media_
         build_rtp_packet(payload_type=111, sequence_number=2, timestamp=9, ssrc=9, payload=b"x")
     )
     server.datagram_received(endpoint, fresh, B)
-    assert transport.addr == B and transport.pending_addr is None
+    assert transport.addr == B and not transport.pending_addrs
+
+
+def test_of_two_addresses_nominated_in_turn_the_one_the_media_comes_from_is_selected():
+    server, endpoint, transport, clock = _setup()
+    key = os.urandom(30)
+    transport.srtp_rx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    browser = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    c = ("198.51.100.3", 7000)
+    server.datagram_received(endpoint, _binding(transport), A)
+    clock.now += 1
+    server.datagram_received(endpoint, _binding(transport), B)
+    server.datagram_received(endpoint, _binding(transport), c)
+    assert transport.addr == A and transport.pending_addrs == {B, c}
+    rtcp = browser.protect_rtcp(bytes([0x80, 201, 0, 1]) + (9).to_bytes(4, "big"))
+    server.datagram_received(endpoint, rtcp, B)  # a receiver report from where it moved
+    assert transport.addr == B and not transport.pending_addrs
 
 
 def test_a_check_without_nomination_from_another_address_never_moves_a_nominated_pair():
@@ -127,7 +143,7 @@ def test_a_check_without_nomination_from_another_address_never_moves_a_nominated
     server.datagram_received(endpoint, _binding(transport), A)
     clock.now += server.config.address_switch_quiet + 1
     server.datagram_received(endpoint, _binding(transport, use_candidate=False), B)
-    assert transport.addr == A and transport.pending_addr is None
+    assert transport.addr == A and not transport.pending_addrs
 
 
 def test_consent_checks_from_the_selected_address_keep_a_transport_alive():
