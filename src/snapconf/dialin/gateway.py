@@ -67,12 +67,13 @@ KNOWN_METHODS = frozenset({
 peer cannot grow the counters without bound)."""
 
 SUPPORTED_OPTIONS = frozenset({"timer"})
+"""Option tags we support in ``Require`` (RFC 3261 section 8.2.2.3); 100rel is not one."""
 
 URI_SCHEMES = frozenset({"sip", "sips", "tel"})
 """Request-URI schemes we serve (tel: as trunks may send it, RFC 3966); others get 416."""
 
 IMPLEMENTED = frozenset(m.strip() for m in ALLOW.split(","))
-"""Option tags we support in ``Require`` (RFC 3261 section 8.2.2.3); 100rel is not one."""
+"""Methods we implement (the ``Allow`` list): the ones whose Request-URI scheme is checked."""
 
 
 def _warning(code: int, exc: Exception) -> str:
@@ -410,7 +411,8 @@ class SipGateway:
             self.stats["keepalives"] += 1  # RFC 5626 CRLF keep-alive
             return
         now = self.clock.now()
-        # allowlisted trunks carry every caller from one address: they are not rate limited
+        # allowlisted trunks carry every caller from one address: they are not held to this
+        # bucket (their new INVITEs have one of their own, in _on_invite)
         if not trusted and not self.request_limiter.allow(source.host, now):
             self.note_refusal("dropped_rate", source.host)
             return
