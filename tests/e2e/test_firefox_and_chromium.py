@@ -1,0 +1,233 @@
+"""Firefox and Chromium on the room page, one scenario in each (tests/e2e/browsers.py).
+
+Firefox (``max-bundle``) offers its video with port 0 and ``a=bundle-only``; the server
+must take it, and other browsers must decode it. The "son groupé" cycle (tracks -> mix
+-> tracks, with a newcomer in between) must keep the receive connection's m-line order,
+or Chromium refuses the offer and the page hears nobody. A Firefox page that closes
+sends a DTLS close_notify: the others must see a normal leave, and no drop is counted.
+
+One server serves the whole module (each test has its own room); browsers are launched
+per test. The server log, the pages' consoles and the Firefox driver's stderr are
+printed when a test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.browsers import (
+    Browser,
+    RoomPage,
+    Server,
+    chromium_missing,
+    firefox_missing,
+    launch,
+    media_namespace,
+    namespace_missing,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+_NO_CHROMIUM = chromium_missing()
+_NO_FIREFOX = firefox_missing() or namespace_missing()
+needs_chromium = pytest.mark.skipif(_NO_CHROMIUM is not None, reason=str(_NO_CHROMIUM))
+needs_firefox = pytest.mark.skipif(_NO_FIREFOX is not None, reason=str(_NO_FIREFOX))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module, in a network namespace where Firefox can reach it."""
+    with contextlib.ExitStack() as stack:
+        media_address = "127.0.0.1"
+        if namespace_missing() is None:
+            media_address = stack.enter_context(media_namespace())
+        srv = Server(tmp_path_factory.mktemp("server") / "server.log", media_address)
+        stack.callback(srv.stop)
+        try:
+            srv.wait_ready()
+        except RuntimeError:
+            print(f"----- snapconf server log -----\n{srv.log()}")
+            raise
+        yield srv
+
+
+class Pages:
+    """The room pages and browsers of one test, dumped when it fails."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.pages: list[RoomPage] = []
+        self.browsers: list[Browser] = []
+
+    async def join(self, browser: Browser, room: str, name: str) -> RoomPage:
+        page = await RoomPage.join(browser, self.server, room, name)
+        self.pages.append(page)
+        return page
+
+
+@pytest.fixture
+async def pages(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[Pages]:
+    failed_before = request.session.testsfailed
+    log_start = len(server.log())
+    p = Pages(server)
+    yield p
+    if request.session.testsfailed > failed_before:
+        for page in p.pages:
+            print(page.dump())
+        for browser in p.browsers:
+            print(browser.dump())
+        print(f"----- snapconf server log (this test) -----\n{server.log()[log_start:]}")
+
+
+@pytest.fixture
+async def firefox(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
+    async with launch("firefox", tmp_path) as browser:
+        pages.browsers.append(browser)
+        yield browser
+
+
+@pytest.fixture
+async def chromium(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
+    async with launch("chromium", tmp_path) as browser:
+        yield browser
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("chromium", marks=needs_chromium),
+        pytest.param("firefox", marks=needs_firefox),
+    ]
+)
+async def any_browser(
+    request: pytest.FixtureRequest, pages: Pages, tmp_path: Path
+) -> AsyncIterator[Browser]:
+    async with launch(request.param, tmp_path) as browser:
+        pages.browsers.append(browser)
+        yield browser
+
+
+async def _no_errors(*pages: RoomPage) -> None:
+    for page in pages:
+        assert await page.errors() == "", f"{page.name} shows errors"
+        refused = [line for line in page.page.console if "m-lines" in line]
+        assert not refused, f"{page.name}: {refused}"
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+@needs_chromium
+@needs_firefox
+async def test_firefox_video_and_audio_reach_a_chromium_page_and_another_firefox_page(
+    pages: Pages, firefox: Browser, chromium: Browser, server: Server
+) -> None:
+    fox = await pages.join(firefox, "renard", "Renard")
+    chrome = await pages.join(chromium, "renard", "Chrome")
+    fox2 = await pages.join(firefox, "renard", "Renarde")
+
+    # the bundle-only video section was taken: nothing rejected, nothing logged
+    assert await fox.page.evaluate("() => window.snapconf.state.rejected") == []
+    assert f"{fox.participant_id}: video" not in server.log()
+    for receiver in (chrome, fox2):
+        video = await receiver.decodes_video_of(fox.participant_id)
+        assert video["tracks"] == 1 and video["width"] > 0, video
+        await receiver.decodes_audio_of(fox.participant_id)
+    # and the other way round: Firefox decodes what Chromium and Firefox send
+    await fox.decodes_video_of(chrome.participant_id)
+    await fox.decodes_audio_of(chrome.participant_id)
+    await fox.decodes_video_of(fox2.participant_id)
+    await _no_errors(fox, chrome, fox2)
+    await fox.page.screenshot(str(Path(server.log_path).parent / "firefox-room.png"))
+
+
+async def test_mixed_audio_and_back_with_a_newcomer_in_between(
+    pages: Pages, any_browser: Browser, server: Server
+) -> None:
+    from snapconf.client import Client, ColorTrack, ToneTrack
+
+    room = f"groupe-{any_browser.kind}"
+    me = await pages.join(any_browser, room, "Moi")
+    clients: list[Client] = []
+    try:
+        for name, tone in (("Yves", 440.0), ("Zoé", 660.0)):
+            client = Client(server.base_url, room, name, decode=False)
+            clients.append(client)
+            await client.join()
+            await client.publish([(ToneTrack(tone), "microphone")])
+        yves, zoe = (str(c.participant_id) for c in clients)
+        await me.decodes_audio_of(yves)
+        await me.decodes_audio_of(zoe)
+
+        # "Son groupé": both audio tracks go and the mix comes, in one renegotiation
+        await me.click("#btn-mix")
+        await me.decodes_mix()
+        for participant_id in (yves, zoe):  # their own audio tracks have gone
+            await me.page.wait_for(
+                """id => !window.snapconf.pc.recv.getTransceivers().some(t => {
+                    const info = window.snapconf.state.recvTracks[t.mid];
+                    return t.currentDirection === 'recvonly' && info &&
+                        info.participantId === id && info.kind === 'audio';
+                })""",
+                participant_id,
+            )
+
+        # a newcomer while in mix mode: its video is received, its voice is in the mix
+        newcomer = Client(server.base_url, room, "Wanda", decode=False)
+        clients.append(newcomer)
+        await newcomer.join()
+        await newcomer.publish(
+            [(ToneTrack(550.0), "microphone"), (ColorTrack((0, 0, 255)), "camera")]
+        )
+        wanda = str(newcomer.participant_id)
+        await me.decodes_video_of(wanda)
+        await me.decodes_mix()
+
+        # back to one track per speaker: everyone's audio again, the newcomer's included
+        await me.click("#btn-mix")
+        for participant_id in (wanda, yves, zoe):
+            await me.decodes_audio_of(participant_id)
+        assert (await me.mix_received())["tracks"] == 0
+        await me.decodes_video_of(wanda)
+        await _no_errors(me)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@needs_chromium
+@needs_firefox
+async def test_a_firefox_page_that_closes_leaves_normally_and_counts_no_drop(
+    pages: Pages, firefox: Browser, chromium: Browser, server: Server
+) -> None:
+    fox = await pages.join(firefox, "fermeture", "Renard")
+    chrome = await pages.join(chromium, "fermeture", "Chrome")
+    await chrome.decodes_video_of(fox.participant_id)
+    await fox.decodes_video_of(chrome.participant_id)  # both of Firefox's transports are up
+    log_start = len(server.log())
+    before = server.drops()
+
+    await fox.page.close()
+
+    reason: Any = await chrome.page.wait_for(
+        "id => window.snapconf.state.leftReasons[id]", fox.participant_id
+    )
+    assert reason == "left"
+    await asyncio.sleep(2)  # late datagrams of Firefox's last moments
+    after = server.drops()
+    # nothing of the close is a drop: no dtls_failed, and the close_notify that reaches a
+    # transport the page's `leave` closed first is no unknown_address either; a few RTP
+    # packets already on their way then may be (they are, rightly, counted)
+    grown = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert "dtls_failed" not in grown and set(grown) <= {"unknown_address"}, grown
+    assert grown.get("unknown_address", 0) <= 5, grown
+    log = server.log()[log_start:]
+    assert "dtls failed" not in log and "DTLS closed" not in log, log
+    closes = re.findall(rf"transport {fox.participant_id}-\w+ closed: ([\w ]+)", log)
+    assert closes and set(closes) <= {"closed by peer", "participant left"}, closes
+    await _no_errors(chrome)
