@@ -391,9 +391,6 @@ class ConferenceService:
         for track in list(participant.tracks.values()):
             if track.kind == "audio":
                 conference.set_muted(participant, track.id, muted, by="moderator")
-        leg_mute = getattr(participant.listener, "set_muted", None)
-        if callable(leg_mute):  # a phone leg mutes at the bridge
-            leg_mute(muted)
         return web.json_response(
             participant_json(participant, self.wall, talking=conference.talking(participant))
         )

@@ -39,6 +39,11 @@ class PhoneLeg(Protocol):
         ...
 
     @property
+    def muted(self) -> bool:
+        """Whether the caller is muted now, by ``*6`` or by a moderator."""
+        ...
+
+    @property
     def participant_count(self) -> int:
         """Participants in the conference, this caller included."""
         ...

@@ -696,7 +696,8 @@ class Call:
                 star_at = now
                 continue
             if digit == "6" and star_at is not None and now - star_at < 3.0:
-                self.muted = not self.muted
+                # the conference's state, not ours: a moderator may have muted the caller
+                self.muted = not (self.leg.muted if self.leg is not None else self.muted)
                 if self.leg is not None:
                     self.leg.set_muted(self.muted)
                 self.gw.stats["mute_toggles"] += 1

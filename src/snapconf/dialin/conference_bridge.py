@@ -103,6 +103,11 @@ class PhoneLeg:
         self.conference.set_muted(self.participant, self.producer.id, muted)
 
     @property
+    def muted(self) -> bool:
+        """The conference's state of the caller's track (a moderator may have muted it)."""
+        return self.producer.muted
+
+    @property
     def participant_count(self) -> int:
         return len(self.conference.participants)
 

@@ -190,6 +190,10 @@ class MixerLeg:
         self.input.muted = muted
 
     @property
+    def muted(self) -> bool:
+        return self.input.muted
+
+    @property
     def participant_count(self) -> int:
         return len(self.mixer.inputs)
 

@@ -986,3 +986,15 @@ async def test_a_closing_gateway_waits_for_the_ack_of_a_call_it_just_answered_be
     assert bye.call_id == p.call_id
     await close
     assert not gw.calls and gw.ports.in_use == set()
+
+
+async def test_star6_unmutes_a_caller_a_moderator_muted(make_gateway: GatewayFactory) -> None:
+    _gw, bridge, phone = await make_gateway()
+    p = await phone()
+    await p.call()
+    await p.send_dtmf(PIN + "#")
+    await wait_for(lambda: len(bridge.legs) == 1)
+    bridge.legs[0].set_muted(True)  # as the conference does for a moderator's mute
+    await p.send_dtmf("*6")
+    await wait_for(lambda: bridge.legs[0].mute_changes == [True, False])
+    assert not bridge.legs[0].muted
