@@ -30,6 +30,9 @@ const ERROR_TEXT = {
   conference_ended: "Cette réunion est terminée.",
   conference_cancelled: "Cette réunion a été annulée par son organisateur.",
   bad_sdp: "Le serveur n’a pas pu accepter le micro ou la caméra de ce navigateur.",
+  unsupported_codec: "Le serveur ne peut pas transmettre le format audio ou vidéo de ce navigateur.",
+  too_many_tracks: "Vous partagez déjà autant de pistes que la réunion le permet.",
+  too_many_from_address: "Trop de participants se connectent depuis votre réseau.",
   internal: "Le serveur a rencontré une erreur. Réessayez dans un instant.",
 };
 const DEFAULT_ERROR_TEXT = "Le serveur a refusé la demande. Réessayez dans un instant.";
@@ -44,6 +47,7 @@ const LEFT_TEXT = {
   "dtls failed": MEDIA_LOST_TEXT,
   "consent expired": MEDIA_LOST_TEXT,
   "join timeout": "La connexion a été fermée : la réunion n’a pas été rejointe à temps.",
+  "media timeout": "L’audio et la vidéo n’ont pas pu s’établir avec le serveur : un pare-feu bloque peut-être le port UDP de la réunion.",
   "message too large": "Le serveur a fermé la connexion après un message trop long.",
 };
 const DEFAULT_LEFT_TEXT = "Vous avez été déconnecté de la réunion.";
