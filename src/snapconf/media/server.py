@@ -2,9 +2,11 @@
 
 Datagrams are demultiplexed by their first byte (RFC 7983 §7): 0-3 STUN, 20-63 DTLS,
 128-191 RTP/RTCP. STUN Binding requests find their transport by the local ICE ufrag in
-USERNAME and, once authenticated, bind their source address to it; DTLS and SRTP find
-it by source address. Malformed or unexpected datagrams are dropped and counted by
-reason; the counts are logged at most once per interval, never per packet.
+USERNAME and, once authenticated, bind their source address to it (a transaction id seen
+from another address is a replay and is ignored); DTLS and SRTP find it by source address.
+Failed STUN spends a per-source budget, beyond which that source's STUN is dropped
+unread. Malformed or unexpected datagrams are dropped and counted by reason; the counts
+are logged at most once per interval, never per packet.
 
 Everything sent while one datagram is handled (the fan-out of a video packet to every
 subscriber) is queued on the socket's :class:`~snapconf.media.egress.Egress` and leaves in
