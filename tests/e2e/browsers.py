@@ -139,16 +139,20 @@ def _free_port(kind: socket.SocketKind) -> int:
 class Server:
     """``snapconf serve`` as a subprocess on free ports, its output in a log file.
 
-    HTTP is on 127.0.0.1; media on ``media_address`` (127.0.0.1 by default).
+    HTTP is on 127.0.0.1; media on ``media_address`` (127.0.0.1 by default). ``config``
+    is more of the TOML configuration file, for sections other than http and media.
     """
 
-    def __init__(self, log_path: Path, media_address: str = "127.0.0.1") -> None:
+    def __init__(self, log_path: Path, media_address: str = "127.0.0.1", config: str = "") -> None:
         self.http_port = _free_port(socket.SOCK_STREAM)
         self.media_port = _free_port(socket.SOCK_DGRAM)
         self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.media_address = media_address
         self.log_path = log_path
-        config = log_path.with_suffix(".toml")
-        config.write_text(f'[http]\nhost = "127.0.0.1"\n[media]\nlisten = ["{media_address}"]\n')
+        config_path = log_path.with_suffix(".toml")
+        config_path.write_text(
+            f'[http]\nhost = "127.0.0.1"\n[media]\nlisten = ["{media_address}"]\n{config}'
+        )
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -157,7 +161,7 @@ class Server:
                     "snapconf",
                     "serve",
                     "--config",
-                    str(config),
+                    str(config_path),
                     "--http-port",
                     str(self.http_port),
                     "--media-port",

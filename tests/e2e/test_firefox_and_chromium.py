@@ -231,3 +231,35 @@ async def test_a_firefox_page_that_closes_leaves_normally_and_counts_no_drop(
     closes = re.findall(rf"transport {fox.participant_id}-\w+ closed: ([\w ]+)", log)
     assert closes and set(closes) <= {"closed by peer", "participant left"}, closes
     await _no_errors(chrome)
+
+
+@needs_chromium
+async def test_a_camera_the_server_cannot_take_is_logged_and_shown_on_the_page(
+    pages: Pages, chromium: Browser, server: Server, tmp_path: Path
+) -> None:
+    picky = Server(
+        tmp_path / "picky.log",
+        server.media_address,
+        '[sfu]\nvideo_codecs = ["no-such-codec"]\n',
+    )
+    try:
+        picky.wait_ready()
+        page = await RoomPage.join(chromium, picky, "difficile", "Chrome")
+        pages.pages.append(page)
+        shown = await page.page.wait_for(
+            "() => document.querySelector('#errors').innerText.includes('caméra') &&"
+            " document.querySelector('#errors').innerText"
+        )
+        assert shown.strip() == (
+            "Votre caméra n\u2019a pas pu être partagée :"
+            " le serveur ne prend aucun des codecs du navigateur."
+        )
+        rejected = await page.page.evaluate("() => window.snapconf.state.rejected")
+        assert rejected == [{"mid": "1", "kind": "video", "reason": "no_codec"}]
+        logged = [line for line in picky.log().splitlines() if "not received" in line]
+        assert len(logged) == 1 and logged[0].endswith(
+            f"{page.participant_id}: video track of mid 1 not received (no_codec)"
+        ), logged
+    finally:
+        picky.stop()
+        print(f"----- log of the server without video codecs -----\n{picky.log()}")

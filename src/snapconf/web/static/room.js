@@ -90,7 +90,7 @@ const state = {
   recv: null,
   recvTracks: {}, // mid -> {participantId, trackId, kind, source}
   rejected: [], // the last publish answer's `rejected` list
-  rejectedShown: new Set(), // "mid:reason" already shown
+  rejectedShown: new Set(), // mids of our rejected tracks, already shown
   leftReasons: {}, // participantId -> reason of its participantLeft
   publishing: Promise.resolve(),
   offers: Promise.resolve(),
@@ -304,8 +304,10 @@ async function doPublish() {
     if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
     throw err;
   }
+  const offered = new Map(localEntries().map((e) => [e.transceiver.mid, e])); // before a
+  // rejected m-section stops its transceiver (its mid may then read null)
   await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
-  showRejected(reply.rejected || []);
+  showRejected(reply.rejected || [], offered);
   for (const entry of localEntries()) {
     const trackId = reply.tracks && reply.tracks[entry.transceiver.mid];
     if (!trackId) continue;
@@ -329,13 +331,13 @@ const SHARE_TEXT = {
   screen: "Votre partage d’écran n’a pas pu être partagé",
 };
 
-function showRejected(rejected) {
+function showRejected(rejected, offered) {
   state.rejected = rejected;
   for (const { mid, kind, reason } of rejected) {
-    const entry = localEntries().find((e) => e.transceiver.mid === mid);
-    const key = `${mid}:${reason}`;
-    if (!entry || state.rejectedShown.has(key)) continue;
-    state.rejectedShown.add(key);
+    const entry = offered.get(mid);
+    // once per track: the next offers carry its stopped transceiver, rejected again
+    if (!entry || state.rejectedShown.has(mid)) continue;
+    state.rejectedShown.add(mid);
     console.warn("snapconf: track not accepted by the server", mid, kind, reason);
     showError(`${SHARE_TEXT[entry.source] || SHARE_TEXT.camera} : ${REJECTED_TEXT[reason] || reason}.`);
   }
