@@ -8,7 +8,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq python3 python3-venv python3-dev build-essential libopus0 \
-    chromium firefox-esr sip-tester baresip linphone-cli espeak-ng sox >/dev/null
+    chromium firefox-esr iproute2 sip-tester baresip linphone-cli espeak-ng sox >/dev/null
 # The tests have their own environment: reinstalling into the one `scripts/serve.sh` runs
 # from would pull the package from under a running server.
 VENV=.venv-test
