@@ -28,9 +28,10 @@ import time
 
 from pylibsrtp import Policy, Session
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Egress, srtp_context
 from snapconf.media.router import EXT_MID, HISTORY_SIZE, Codec, Producer, Router
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
 

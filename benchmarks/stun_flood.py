@@ -20,8 +20,9 @@ from typing import Any
 
 from aioice import stun as aiostun
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Egress
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 
 

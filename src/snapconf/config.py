@@ -15,14 +15,14 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapconf.api.config import ApiConfig, OrganisersConfig, SnapConfig  # issue 5: scheduling
+from snapconf.auth import AuthConfig
+from snapconf.bookings.config import ApiConfig, OrganisersConfig, SnapConfig
+from snapconf.bookings.store import StoreConfig
 from snapconf.conference import SfuConfig
 from snapconf.dialin.config import SipConfig
+from snapconf.media.config import MediaConfig
 from snapconf.media.mixer import MixerConfig
-from snapconf.media.server import MediaConfig
-from snapconf.signaling.auth import AuthConfig
 from snapconf.signaling.session import SignalingConfig
-from snapconf.store import StoreConfig  # issue 5: scheduling
 
 
 class ConfigError(ValueError):
@@ -60,7 +60,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     mixer: MixerConfig = field(default_factory=MixerConfig)
     sip: SipConfig = field(default_factory=SipConfig)
-    # issue 5: bookings, their API and pages
+    # the bookings, and the API and pages over them
     store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     organisers: OrganisersConfig = field(default_factory=OrganisersConfig)

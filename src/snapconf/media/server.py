@@ -23,17 +23,17 @@ import logging
 import socket
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aioice.ice import get_host_addresses
 
 from snapconf.media import stun
+from snapconf.media.config import MediaConfig
 from snapconf.media.dtls import DtlsCertificate
 from snapconf.media.egress import Destination, Egress
 
 if TYPE_CHECKING:
-    from snapconf.media.transport import WebRtcTransport
+    from snapconf.media.transport import Socket, WebRtcTransport
 
 log = logging.getLogger(__name__)
 
@@ -41,45 +41,6 @@ Address = tuple[str, int]
 #: seconds DTLS from a closed transport's addresses is ignored without counting a drop: the
 #: peer's close_notify (a browser leaving) may come after its ``leave`` closed the transport
 CLOSED_DTLS_GRACE = 10.0
-
-
-@dataclass(slots=True)
-class MediaConfig:
-    """Media transport settings (section ``[media]`` of the config file)."""
-
-    #: local addresses to listen on; each gets one UDP socket on ``port``
-    listen: list[str] = field(default_factory=lambda: ["127.0.0.1"])
-    #: the UDP port for all media
-    port: int = 10000
-    #: addresses written in ICE candidates (public IP behind NAT); default: ``listen``
-    announced: list[str] = field(default_factory=list)
-    #: seconds without any datagram before a transport is closed (RFC 7675 consent)
-    consent_timeout: float = 30.0
-    #: minimum seconds between keyframe requests sent to one publisher
-    keyframe_interval: float = 0.5
-    #: bitrate (bit/s) announced to publishers with REMB; 0 disables REMB
-    max_incoming_bitrate: int = 2_000_000
-    #: seconds between receiver reports sent to publishers
-    rtcp_interval: float = 1.0
-    #: seconds between log lines summarising dropped datagrams
-    drop_log_interval: float = 10.0
-    #: socket buffer sizes (bytes)
-    socket_buffer: int = 4 * 1024 * 1024
-    #: failed STUN requests (wrong password, unknown ufrag, malformed, replayed) allowed
-    #: per second from one source (IPv4 address, IPv6 /64); beyond, its STUN is dropped
-    #: before it is parsed and no error reply is sent. 0 disables the limit
-    stun_failures_per_second: float = 5.0
-    #: failed STUN requests one source may send at once before the rate applies
-    stun_failure_burst: int = 20
-    #: sources whose failures are remembered (the least recently failing is forgotten)
-    stun_failure_sources: int = 4096
-    #: Binding transaction ids remembered per transport: a remembered id arriving from
-    #: another address is a replay and is ignored
-    stun_transaction_memory: int = 64
-    #: seconds the selected remote address must have been silent before a nomination from
-    #: another address moves the media at once; until then the move waits for
-    #: authenticated SRTP/SRTCP from the new address (RFC 7675 consent freshness)
-    address_switch_quiet: float = 10.0
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -113,14 +74,13 @@ class MediaServer:
         self.certificate = DtlsCertificate()
         self.endpoints: list[_Endpoint] = []
         self.by_ufrag: dict[str, WebRtcTransport] = {}
-        self.by_addr: dict[Address, tuple[WebRtcTransport, _Endpoint]] = {}
+        self.by_addr: dict[Address, tuple[WebRtcTransport, Socket]] = {}
         self.drops: Counter[str] = Counter()
         self.datagrams_in = 0
         self.bytes_in = 0
         #: RTP packets forwarded by consumers that are closed
         self.retired_forwarded_packets = 0
         self._logged_drops: Counter[str] = Counter()
-        self._current: _Endpoint | None = None
         #: inside datagram_received: egresses with datagrams queued, flushed on return
         self._receiving = False
         self._to_flush: list[Egress] = []
@@ -199,12 +159,12 @@ class MediaServer:
     def register(self, transport: WebRtcTransport) -> None:
         self.by_ufrag[transport.ice_ufrag] = transport
 
-    def bind_address(self, transport: WebRtcTransport, addr: Address) -> None:
+    def bind_address(self, transport: WebRtcTransport, addr: Address, via: Socket) -> None:
+        """Route ``addr``'s DTLS and SRTP to ``transport``; replies leave through ``via``."""
         previous = self.by_addr.get(addr)
         if previous is not None and previous[0] is not transport:
             previous[0].addrs.discard(addr)
-        assert self._current is not None
-        self.by_addr[addr] = (transport, self._current)
+        self.by_addr[addr] = (transport, via)
 
     def unregister(self, transport: WebRtcTransport) -> None:
         self.by_ufrag.pop(transport.ice_ufrag, None)
@@ -315,9 +275,7 @@ class MediaServer:
             self.drops["stun_remote_ufrag"] += 1
             self._stun_failed(source, now)
             return
-        self._current = endpoint
-        transport.on_binding(addr, request.use_candidate, transaction_id)
-        self._current = None
+        transport.on_binding(addr, request.use_candidate, transaction_id, endpoint)
         reply = stun.binding_success(request, addr, transport.ice_pwd)
         endpoint.egress.send(reply, transport.destination(addr))
 
@@ -340,7 +298,7 @@ class MediaServer:
     def egress_for(self, addr: Address) -> Egress:
         """The egress of the socket ``addr`` was learnt on (replies leave where they came)."""
         entry = self.by_addr.get(addr)
-        endpoint = (
+        endpoint: Socket | None = (
             entry[1] if entry is not None else (self.endpoints[0] if self.endpoints else None)
         )
         if endpoint is None:

@@ -14,10 +14,11 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pylibsrtp
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.dtls import DtlsCertificate, DtlsClosed, DtlsError, DtlsSession, Fingerprint
 from snapconf.media.egress import Destination, Egress, SrtpSender, srtp_context
 from snapconf.media.router import Consumer, Producer, SendRtp
@@ -33,15 +34,42 @@ from snapconf.rtp.rtcp import (
     serialize_rtcp,
 )
 
-if TYPE_CHECKING:
-    from snapconf.media.server import MediaServer
-
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 #: close reason when the peer ended DTLS with close_notify: a normal end, not a drop
 CLOSED_BY_PEER = "closed by peer"
 _ICE_CHARS = string.ascii_letters + string.digits + "+/"
+
+
+class Socket(Protocol):
+    """The local socket a remote address was learnt on."""
+
+    egress: Egress
+
+
+class TransportHost(Protocol):
+    """What a transport needs from the media server that routes datagrams to it.
+
+    The transport never sees the server itself: it registers, binds the remote addresses
+    it authenticates (with the socket each came on), finds the egress of an address,
+    and counts what it drops.
+    """
+
+    config: MediaConfig
+    clock: Callable[[], float]
+    #: RTP packets forwarded by consumers that are gone, kept for /metrics
+    retired_forwarded_packets: int
+
+    def register(self, transport: WebRtcTransport) -> None: ...
+
+    def unregister(self, transport: WebRtcTransport) -> None: ...
+
+    def bind_address(self, transport: WebRtcTransport, addr: Address, via: Socket) -> None: ...
+
+    def egress_for(self, addr: Address) -> Egress: ...
+
+    def count_drop(self, reason: str) -> None: ...
 
 
 def _ice_token(length: int) -> str:
@@ -61,7 +89,7 @@ class WebRtcTransport:
 
     def __init__(
         self,
-        server: MediaServer,
+        server: TransportHost,
         certificate: DtlsCertificate,
         *,
         transport_id: str,
@@ -140,8 +168,11 @@ class WebRtcTransport:
         first = self._transactions.get(transaction_id)
         return first is not None and first != addr
 
-    def on_binding(self, addr: Address, use_candidate: bool, transaction_id: bytes) -> bool:
-        """An authenticated Binding request came from ``addr``; False for a retransmission.
+    def on_binding(
+        self, addr: Address, use_candidate: bool, transaction_id: bytes, via: Socket
+    ) -> bool:
+        """An authenticated Binding request came from ``addr`` on the socket ``via``;
+        False for a retransmission.
 
         Each transaction changes state once; a retransmission is only answered. Before
         nomination the latest check selects its address (ICE-lite, RFC 8445 §7.3.1.5).
@@ -163,7 +194,7 @@ class WebRtcTransport:
         self.last_received = now
         if addr not in self.addrs:
             self.addrs.add(addr)
-            self.server.bind_address(self, addr)
+            self.server.bind_address(self, addr, via)
         if addr == self.addr:
             self.selected_heard_at = now
         elif self.addr is None or not self.nominated:

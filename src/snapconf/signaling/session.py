@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
-from snapconf.conference import Conference, Conferences, Participant, RoomFullError, valid_room_name
+from snapconf.conference import Conference, Conferences, Participant, valid_room_name
+from snapconf.conference.admission import JoinRequest
 from snapconf.conference.conference import AUDIO_MODES
 from snapconf.conference.participant import MIX_KEY
 from snapconf.errors import (
@@ -33,14 +34,13 @@ from snapconf.errors import (
     BadSdp,
     MessageTooLarge,
     NotJoined,
-    RoomFull,
     SnapconfError,
     StaleAnswer,
     UnknownTrack,
     UnknownType,
 )
 from snapconf.media.sdp import RejectedSection, SdpError
-from snapconf.signaling.admission import Admission
+from snapconf.web import peer_address
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +127,6 @@ OVERFLOW_LOG_INTERVAL = 60.0
 CLOSE_QUEUE_FULL = WSCloseCode.POLICY_VIOLATION
 
 
-def peer_address(request: web.Request) -> str:
-    """The TCP peer's IP address (never a forwarded header), IPv4-mapped IPv6 unmapped."""
-    transport = request.transport
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    if not peer:
-        return ""
-    host = str(peer[0])
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
 def descriptors_left() -> int | None:
     """Descriptors this process may still open under its soft RLIMIT_NOFILE, or None."""
     try:
@@ -208,7 +192,6 @@ class SignalingSession:
         ws: web.WebSocketResponse,
         *,
         conferences: Conferences,
-        admission: Admission,
         config: SignalingConfig,
         stats: SignalingStats,
         clock: Callable[[], float],
@@ -218,7 +201,6 @@ class SignalingSession:
     ) -> None:
         self.ws = ws
         self.conferences = conferences
-        self.admission = admission
         self.config = config
         self.stats = stats
         self.clock = clock
@@ -346,6 +328,12 @@ class SignalingSession:
         if self.participant is None and not self._closing:
             self.closed("join timeout")
 
+    def _claim_join(self) -> None:
+        """Admitted: refuse if this socket joined or closed meanwhile, else take its slot."""
+        if self.participant is not None or self._closing:
+            raise AlreadyJoined("already joined a room")
+        self._claim_participant_slot()
+
     def _claim_participant_slot(self) -> None:
         """Count this socket's participant against its address (``AddressLimit`` if full)."""
         cap = self.config.max_participants_per_address if self.capped else 0
@@ -469,27 +457,19 @@ class SignalingSession:
         name = _field(msg, "displayName", str).strip()
         if not 1 <= len(name) <= 64:
             raise BadMessage("displayName is not 1-64 characters")
-        grant = await self.admission.admit(room, name, msg.get("token"))
-        if self.participant is not None or self._closing:  # joined or left meanwhile
-            raise AlreadyJoined("already joined a room")
-        role = grant.role
-        name = grant.name or name
-        conference = self.conferences.get_or_create(room)
-        participant = Participant(display_name=name, role=role, listener=self, clock=self.clock)
-        others = [p.describe() for p in conference.participants.values()]
+        request = JoinRequest(
+            room=room,
+            display_name=name,
+            kind="browser",
+            token=msg.get("token"),
+            address=self.address,
+        )
         try:
-            self._claim_participant_slot()
-            conference.join(participant)
-        except RoomFullError as exc:
+            conference, participant = await self.conferences.join(
+                request, self, claim=self._claim_join
+            )
+        except BaseException:
             self._release_participant_slot()
-            self.conferences.discard_if_empty(conference)
-            raise RoomFull(f"room {room} is full") from exc
-        except AddressLimit:
-            self.conferences.discard_if_empty(conference)
-            raise
-        except Exception:  # join() undid itself; a room nobody is in goes too
-            self._release_participant_slot()
-            self.conferences.discard_if_empty(conference)
             raise
         self.conference = conference
         self.participant = participant
@@ -497,11 +477,13 @@ class SignalingSession:
             "type": "joined",
             "participantId": participant.id,
             "room": room,
-            "role": role,
-            "participants": others,
+            "role": participant.role,
+            "participants": [
+                p.describe() for p in conference.participants.values() if p is not participant
+            ],
         }
-        if grant.title:
-            joined["title"] = grant.title
+        if conference.title:
+            joined["title"] = conference.title
         return joined
 
     def _on_publish(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -581,9 +563,8 @@ class SignalingSession:
             self._offer_needed = True
             return
         session = participant.receive_session
-        local = participant.local_endpoint(
-            participant.recv_transport, participant.recv_transport.server
-        )
+        assert self.conference is not None
+        local = participant.local_endpoint(participant.recv_transport, self.conference.media)
         sdp = session.offer(local)
         tracks: dict[str, dict[str, str]] = {}
         for slot in session.slots:
@@ -623,14 +604,12 @@ class SignalingService:
         self,
         *,
         conferences: Conferences,
-        admission: Admission,
         config: SignalingConfig,
         clock: Callable[[], float],
         public_url: str = "",
         descriptors: Callable[[], int | None] = descriptors_left,
     ) -> None:
         self.conferences = conferences
-        self.admission = admission
         self.config = config
         self.clock = clock
         #: the server's public base URL (api.public_url), an origin allowed to open /ws
@@ -680,7 +659,6 @@ class SignalingService:
             session = SignalingSession(
                 ws,
                 conferences=self.conferences,
-                admission=self.admission,
                 config=config,
                 stats=self.stats,
                 clock=self.clock,

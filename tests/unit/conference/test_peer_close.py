@@ -8,7 +8,8 @@ from tests.unit.media.test_ice_lite import FakeEndpoint, _binding
 
 from snapconf.conference.conference import Conference, SfuConfig
 from snapconf.conference.participant import Participant
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.config import MediaConfig
+from snapconf.media.server import MediaServer
 
 
 class Listener:

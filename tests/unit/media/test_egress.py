@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 from pylibsrtp import Policy, Session
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Destination, Egress, SrtpError, SrtpSender, srtp_context
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.rtp.packet import build_rtp_packet
 from snapconf.rtp.rtcp import RtcpPli
 

@@ -2,8 +2,9 @@
 
 from aioice import stun as aiostun
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Destination
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 
 

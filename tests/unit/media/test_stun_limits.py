@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aioice import stun as aiostun
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Destination
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.media.stun import FailureLimiter, source_key
 from snapconf.media.transport import WebRtcTransport
 

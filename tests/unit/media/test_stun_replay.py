@@ -7,8 +7,9 @@ import os
 from aioice import stun as aiostun
 from pylibsrtp import Policy, Session
 
+from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Destination
-from snapconf.media.server import MediaConfig, MediaServer
+from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
 
