@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -11,7 +12,14 @@ from pathlib import Path
 from aiohttp import web
 
 from snapconf import metrics
-from snapconf.api.wiring import Scheduling  # issue 5: store, /api/v1, pages, admission
+from snapconf.api.service import PREFIX, ConferenceService
+from snapconf.auth import TokenAdmission, TokenVerifier
+from snapconf.bookings.lifecycle import Lifecycle
+from snapconf.bookings.oidc import OidcClient
+from snapconf.bookings.policy import StoreAdmission, StoreDirectory
+from snapconf.bookings.service import Bookings
+from snapconf.bookings.store import Store
+from snapconf.bookings.tokens import Signer
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference import Conferences, valid_room_name
 from snapconf.config import Config
@@ -19,9 +27,8 @@ from snapconf.dialin.conference_bridge import PhoneBridge
 from snapconf.dialin.directory import ChainedDirectory, StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
 from snapconf.media.server import MediaServer
-from snapconf.signaling.admission import TokenAdmission
-from snapconf.signaling.auth import TokenVerifier
-from snapconf.signaling.session import SignalingService
+from snapconf.pages import OrganiserPages
+from snapconf.signaling.session import SignalingService, SignalingStats
 
 log = logging.getLogger(__name__)
 
@@ -39,55 +46,85 @@ SECURITY_HEADERS = {
 
 
 class Server:
-    """The whole server: start with :meth:`start`, stop with :meth:`close`."""
+    """The whole server, wired here and only here: start with :meth:`start`, stop with
+    :meth:`close`.
+
+    The layers, from the bottom: ``rtp`` < ``media`` < ``conference`` (the one door,
+    :meth:`Conferences.join`) < ``auth`` < ``bookings`` (store, policy, lifecycle) < the
+    faces ``signaling``, ``dialin``, ``api``, ``pages`` < ``metrics`` < this module.
+    """
 
     def __init__(self, config: Config, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
         self.clock = clock
+        wall = time.time
         self.media = MediaServer(config.media, clock.now)
         self.conferences = Conferences(
             self.media, config.sfu, clock.now, mixer_config=config.mixer, audio_clock=clock
         )
+        # -- the bookings: who joins booked rooms (ad-hoc rooms: the join tokens), the PINs
         self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None
+        self.store = Store(config.store, wall)
+        self.signer = Signer(config.api.token_secret, wall)
+        self.oidc = OidcClient(config.organisers, self.signer, wall)
+        self.bookings = Bookings(
+            store=self.store,
+            conferences=self.conferences,
+            config=config.api,
+            organisers=config.organisers,
+            snap=config.snap,
+            signer=self.signer,
+            oidc=self.oidc if self.oidc.enabled else None,
+            wall=wall,
+        )
+        self.conferences.admission = StoreAdmission(
+            store=self.store,
+            config=config.api,
+            verifier=self.signer.join_verifier,
+            fallback=TokenAdmission(self.verifier),
+            other_verifier=self.verifier,
+            wall=wall,
+        )
+        #: PIN lookup for the SIP gateway (a snapconf.conference.directory.ConferenceDirectory)
+        self.directory = StoreDirectory(self.store, config.api, wall)
+        self.lifecycle = Lifecycle(self.store, self.conferences, config.api, wall)
+        # -- the faces: browsers, organisers (API and pages), phones
         self.signaling = SignalingService(
             conferences=self.conferences,
-            # decides who joins which room: replace ``signaling.admission`` to consult bookings
-            admission=TokenAdmission(self.verifier),
             config=config.signaling,
             clock=clock.now,
             public_url=config.api.public_url,
         )
-        self.signaling_stats = self.signaling.stats
-        # -- issue 5: bookings decide who joins booked rooms; ad-hoc rooms keep TokenAdmission
-        self.scheduling = Scheduling(
-            store=config.store,
-            api=config.api,
-            organisers=config.organisers,
-            snap=config.snap,
-            conferences=self.conferences,
-            fallback=self.signaling.admission,
-            other_verifier=self.verifier,
-        )
-        self.signaling.admission = self.scheduling.admission
-        #: PIN lookup for the SIP gateway (snapconf.dialin.directory.ConferenceDirectory)
-        self.directory = self.scheduling.directory
-        # -- end issue 5
-        # -- the SIP dial-in gateway: PINs from the config's static list, then bookings
+        self.api = ConferenceService(self.bookings)
+        self.pages = OrganiserPages(self.bookings, self.oidc)
         self.gateway: SipGateway | None = None
         if config.sip.enabled:
             self.gateway = SipGateway(
                 config.sip,
+                # PINs from the config's static list, then the bookings'
                 ChainedDirectory(
                     StaticConferenceDirectory(config.sip.static_conferences), self.directory
                 ),
-                PhoneBridge(self.conferences, limit=self.scheduling.directory.max_participants),
+                PhoneBridge(self.conferences, limit=self.directory.max_participants),
                 clock,
             )
-        self.metric_sources: list[Callable[[], list[str]]] = [self._sip_metrics]
+        self.metrics = metrics.Registry(
+            [
+                metrics.conference_source(self.conferences, self.media),
+                metrics.signaling_source(self.signaling.stats),
+                metrics.mixer_source(self.conferences),
+            ]
+        )
+        if self.gateway is not None:
+            self.metrics.add(metrics.sip_source(self.gateway))
         self.http_app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.http_port = 0
         self.closed = False
+
+    @property
+    def signaling_stats(self) -> SignalingStats:
+        return self.signaling.stats
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers])
@@ -95,31 +132,19 @@ class Server:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/ws", self.signaling.handle)
         app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
-        self.scheduling.register(app)  # issue 5: /api/v1 and /organisateur/, before /{room}
+        # the organisers' faces come before the catch-all room route
+        app.add_subapp(PREFIX, self.api.make_app())
+        self.pages.register(app)
         app.router.add_get("/", self._index)
         app.router.add_get("/{room}", self._room)
         return app
-
-    def _sip_metrics(self) -> list[str]:
-        if self.gateway is None:
-            return []
-        lines = [
-            "# HELP snapconf_sip_calls Phone calls in progress.",
-            "# TYPE snapconf_sip_calls gauge",
-            f"snapconf_sip_calls {self.gateway.active_calls}",
-            "# HELP snapconf_sip_events_total SIP gateway counters, by event.",
-            "# TYPE snapconf_sip_events_total counter",
-        ]
-        for event, count in sorted(self.gateway.stats.items()):
-            lines.append(f'snapconf_sip_events_total{{event="{event}"}} {count}')
-        return lines
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "conferences": len(self.conferences)})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(
-            text=metrics.render(self),
+            text=self.metrics.render(),
             content_type="text/plain",
             charset="utf-8",
             headers={"X-Content-Type-Options": "nosniff"},
@@ -135,7 +160,9 @@ class Server:
         return web.FileResponse(STATIC_DIR / "room.html")
 
     async def start(self) -> None:
-        await self.scheduling.start()  # issue 5: open the store (migrations), lifecycle
+        await self.store.start()  # opens the database and runs its migrations
+        self.lifecycle.start()
+        self._log_organisers()
         await self.media.start()
         if self.gateway is not None:
             await self.gateway.start()
@@ -168,6 +195,26 @@ class Server:
         if self.verifier is None:
             log.info("auth: anonymous joins allowed (no auth.jwt_secret or auth.jwt_public_key)")
 
+    def _log_organisers(self) -> None:
+        if self.config.organisers.dev_login:
+            log.warning(
+                "organisers: development sign-in is ON for loopback peers (anyone on this "
+                "machine may sign in with any e-mail); never enable it in production"
+            )
+        else:
+            log.info("organisers: development sign-in is off (organisers.dev_login)")
+        if not self.config.api.public_url:
+            log.log(
+                logging.WARNING if self.oidc.enabled else logging.INFO,
+                "api: no api.public_url: links%s are built from the address each client "
+                "connected to; behind a proxy or a DNS name, set it",
+                " and the OpenID Connect redirect URI" if self.oidc.enabled else "",
+            )
+        if self.oidc.enabled:
+            log.info("organisers: OpenID Connect sign-in with %s", self.oidc.issuer)
+        else:
+            log.info("organisers: no OpenID Connect provider configured")
+
     async def close(self) -> None:
         """Stop accepting, end conferences, close sockets; idempotent."""
         if self.closed:
@@ -178,7 +225,8 @@ class Server:
         self.conferences.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.scheduling.close()  # issue 5
+        await self.lifecycle.close()
+        await self.store.close()
         await self.media.close()
 
 

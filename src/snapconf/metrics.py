@@ -1,19 +1,40 @@
 """``/metrics`` in the Prometheus text exposition format.
 
 Counters live as plain integers on the objects of the packet path (no locking, no
-allocation per packet); this module reads them when scraped.
+allocation per packet); this module reads them when scraped. A :class:`Registry` renders
+the sources registered with it, in order: each source is a function returning its
+exposition lines. ``app.py`` registers the conferences', the signaling's, the audio
+bridges' and the SIP gateway's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
+from snapconf.conference import Conferences
+from snapconf.dialin.gateway import SipGateway
 from snapconf.media.mixer.stats import MixerStats
+from snapconf.media.server import MediaServer
+from snapconf.signaling.session import SignalingStats
 
-if TYPE_CHECKING:
-    from snapconf.app import Server
-    from snapconf.conference import Conference
+#: one source of metrics: its exposition lines, read when scraped
+Source = Callable[[], list[str]]
+
+
+class Registry:
+    """The sources ``/metrics`` renders."""
+
+    def __init__(self, sources: Iterable[Source] = ()) -> None:
+        self.sources: list[Source] = list(sources)
+
+    def add(self, source: Source) -> None:
+        self.sources.append(source)
+
+    def render(self) -> str:
+        out: list[str] = []
+        for source in self.sources:
+            out += source()
+        return "\n".join(out) + "\n"
 
 
 def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
@@ -43,18 +64,36 @@ def _labelled(
     return _metric(name, "counter", help_text, samples or [_line(name, 0, {label: empty})])
 
 
-def render(server: Server) -> str:
-    conferences = list(server.conferences)
+def conference_source(conferences: Conferences, media: MediaServer) -> Source:
+    """Conferences, participants, streams and the media port's counters."""
+    return lambda: _conference_lines(conferences, media)
+
+
+def signaling_source(stats: SignalingStats) -> Source:
+    """The WebSocket signaling's counters."""
+    return lambda: _signaling_lines(stats)
+
+
+def mixer_source(conferences: Conferences) -> Source:
+    """The audio bridges' counters: closed bridges' totals plus the live ones."""
+    return lambda: _mixer_lines(conferences)
+
+
+def sip_source(gateway: SipGateway) -> Source:
+    """The SIP gateway's calls and counters."""
+    return lambda: _sip_lines(gateway)
+
+
+def _conference_lines(all_conferences: Conferences, media: MediaServer) -> list[str]:
+    conferences = list(all_conferences)
     participants = [p for c in conferences for p in c.participants.values()]
     producers = [t.producer for p in participants for t in p.tracks.values()]
     consumers = [c for p in participants for c in p.consumers.values()]
-    media = server.media
     datagrams_out, bytes_out = media.totals_out()
     kinds: dict[str, int] = {}
     for p in participants:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
     forwarded = media.retired_forwarded_packets + sum(c.stats.packets for c in consumers)
-    sig = server.signaling_stats
     singles = [
         ("snapconf_conferences", "gauge", "Conferences open.", len(conferences)),
         ("snapconf_producers", "gauge", "Incoming media streams.", len(producers)),
@@ -72,18 +111,6 @@ def render(server: Server) -> str:
         ("snapconf_consumer_errors_total", "counter",
          "Send failures counted at consumers (present consumers).",
          sum(c.stats.errors for c in consumers)),
-        ("snapconf_signaling_sessions_total", "counter",
-         "WebSocket sessions opened.", sig.sessions),
-        ("snapconf_signaling_messages_in_total", "counter",
-         "Signaling messages received.", sig.messages_in),
-        ("snapconf_signaling_messages_out_total", "counter",
-         "Signaling messages sent.", sig.messages_out),
-        ("snapconf_signaling_outbox_overflows_total", "counter",
-         "WebSockets closed because the client stopped reading (send queue full).",
-         sig.outbox_overflows),
-        ("snapconf_signaling_media_timeouts_total", "counter",
-         "Participants removed because no media transport connected in time.",
-         sig.media_timeouts),
     ]  # fmt: skip
     out: list[str] = []
     for name, kind, help_text, value in singles:
@@ -101,6 +128,27 @@ def render(server: Server) -> str:
         dict(media.drops),
         "none",
     )
+    return out
+
+
+def _signaling_lines(sig: SignalingStats) -> list[str]:
+    singles = [
+        ("snapconf_signaling_sessions_total", "counter",
+         "WebSocket sessions opened.", sig.sessions),
+        ("snapconf_signaling_messages_in_total", "counter",
+         "Signaling messages received.", sig.messages_in),
+        ("snapconf_signaling_messages_out_total", "counter",
+         "Signaling messages sent.", sig.messages_out),
+        ("snapconf_signaling_outbox_overflows_total", "counter",
+         "WebSockets closed because the client stopped reading (send queue full).",
+         sig.outbox_overflows),
+        ("snapconf_signaling_media_timeouts_total", "counter",
+         "Participants removed because no media transport connected in time.",
+         sig.media_timeouts),
+    ]  # fmt: skip
+    out: list[str] = []
+    for name, kind, help_text, value in singles:
+        out += _single(name, kind, help_text, value)
     out += _labelled(
         "snapconf_signaling_errors_total",
         "Signaling errors answered, by code.",
@@ -115,10 +163,7 @@ def render(server: Server) -> str:
         dict(sig.refused),
         "none",
     )
-    out += _mixer_metrics(server, conferences)
-    for extra in server.metric_sources:
-        out += extra()
-    return "\n".join(out) + "\n"
+    return out
 
 
 _MIXER_GAUGES = {"tick_ns_max"}
@@ -134,10 +179,9 @@ _MIXER_HELP = {
 }
 
 
-def _mixer_metrics(server: Server, conferences: list[Conference]) -> list[str]:
-    """The audio bridges' counters: closed bridges' totals plus the live ones."""
+def _mixer_lines(conferences: Conferences) -> list[str]:
     live = [c.audio.mixer.stats.as_dict() for c in conferences if c.audio is not None]
-    totals = server.conferences.mixer_totals
+    totals = conferences.mixer_totals
     out = _single("snapconf_mixers", "gauge", "Audio bridges running.", len(live))
     names = list(live[0]) if live else list(MixerStats().as_dict())
     for name in names:
@@ -147,3 +191,14 @@ def _mixer_metrics(server: Server, conferences: list[Conference]) -> list[str]:
         help_text = _MIXER_HELP.get(name, f"Audio bridge counter {name}.")
         out += _single(f"snapconf_mixer_{name}_total", "counter", help_text, value)
     return out
+
+
+def _sip_lines(gateway: SipGateway) -> list[str]:
+    lines = _single("snapconf_sip_calls", "gauge", "Phone calls in progress.", gateway.active_calls)
+    samples = [
+        _line("snapconf_sip_events_total", count, {"event": event})
+        for event, count in sorted(gateway.stats.items())
+    ]
+    return lines + _metric(
+        "snapconf_sip_events_total", "counter", "SIP gateway counters, by event.", samples
+    )

@@ -110,7 +110,7 @@ async def test_book_see_the_pin_download_the_invitation_and_cancel(
     assert pin in description and f"{url}/{conference_id}" in description
     assert "+33 1 89 00 00 00" in description
 
-    store = server.scheduling.store
+    store = server.store
     booking = await store.get(conference_id)
     assert booking is not None and booking.all_day and booking.max_participants == 20
     assert booking.organiser_email == "alice@agriculture.gouv.fr"
@@ -131,8 +131,8 @@ async def test_book_see_the_pin_download_the_invitation_and_cancel(
 async def test_pages_refuse_forged_forms_and_other_organisers(make_server: Any, page: Any) -> None:
     server = await make_server(api={"token_secret": "q" * 40}, organisers={"dev_login": True})
     url = base_url(server)
-    await server.scheduling.store.sign_in("dev:bob@x.gouv.fr", "bob@x.gouv.fr")
-    other = await server.scheduling.store.book(
+    await server.store.sign_in("dev:bob@x.gouv.fr", "bob@x.gouv.fr")
+    other = await server.store.book(
         organiser_id="dev:bob@x.gouv.fr",
         organiser_email="bob@x.gouv.fr",
         title="Bob",

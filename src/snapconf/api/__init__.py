@@ -1,5 +1,1 @@
-"""The scheduling API (``/api/v1``), its admission of joins and the conference lifecycle."""
-
-from snapconf.api.config import ApiConfig, OrganisersConfig, SnapConfig
-
-__all__ = ["ApiConfig", "OrganisersConfig", "SnapConfig"]
+"""The REST API (``/api/v1``): a face over the bookings and the live conferences."""

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from snapconf.store import ACCESS_LEVELS
+from snapconf.bookings.store import ACCESS_LEVELS
 
 _ref = "#/components/schemas/"
 

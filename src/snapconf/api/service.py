@@ -6,19 +6,16 @@ answered 500 ``internal``, bad input never is.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from snapconf.api import openapi
-from snapconf.api.booking import conference_json, parse_booking
-from snapconf.api.config import ApiConfig, OrganisersConfig, SnapConfig
-from snapconf.api.errors import (
+from snapconf.bookings.booking import parse_booking
+from snapconf.bookings.errors import (
     ApiError,
     BadRequest,
     Conflict,
@@ -28,124 +25,31 @@ from snapconf.api.errors import (
     Unauthorised,
     UnsupportedMediaType,
 )
-from snapconf.api.ics import invitation
-from snapconf.api.oidc import OidcClient
-from snapconf.api.tokens import Identity, Signer, TokenError, domain_allowed
-from snapconf.conference import Conference, Conferences, Participant
-from snapconf.signaling.session import peer_address
-from snapconf.store import Booking, Store
+from snapconf.bookings.service import SESSION_COOKIE, Bookings, dev_identity
+from snapconf.bookings.store import Booking
+from snapconf.bookings.tokens import Identity, TokenError, domain_allowed
+from snapconf.conference import Conference, Participant
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_BODY = 64 * 1024
-SESSION_COOKIE = "snapconf_session"
 PAGE_LIMIT_MAX = 100
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ConferenceService:
-    """Bookings and live conferences, for the API and the organiser pages."""
+    """The REST face over the bookings and the live conferences."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        conferences: Conferences,
-        config: ApiConfig,
-        organisers: OrganisersConfig,
-        snap: SnapConfig,
-        signer: Signer,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.conferences = conferences
-        self.config = config
-        self.organisers = organisers
-        self.snap = snap
-        self.signer = signer
-        self.wall = wall
-        #: set by the wiring when an OIDC provider is configured
-        self.oidc: OidcClient | None = None
-
-    # -- shared helpers ---------------------------------------------------------------------
-    def base_url(self, request: web.Request) -> str:
-        """``api.public_url``, else the address the client connected to: never the
-        ``Host`` header, which any client sets to what it likes (links, invitations and
-        the OIDC redirect would then point elsewhere)."""
-        if self.config.public_url:
-            return self.config.public_url.rstrip("/")
-        return local_base_url(request)
-
-    def secure_cookies(self, request: web.Request) -> bool:
-        """Cookies get ``Secure`` when the browser reached us over TLS: directly, through
-        a proxy saying so (``X-Forwarded-Proto: https``; trusting it from any peer only
-        ever makes a cookie stricter), or when ``api.public_url`` is https."""
-        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0]
-        return (
-            request.secure
-            or forwarded.strip().lower() == "https"
-            or self.config.public_url.lower().startswith("https://")
-        )
-
-    def dev_login_allowed(self, request: web.Request) -> bool:
-        """The development sign-in: enabled in the config and asked from this machine
-        (the TCP peer is loopback; a forwarded header cannot make it so)."""
-        return self.organisers.dev_login and is_loopback(peer_address(request))
-
-    def describe(self, booking: Booking, request: web.Request) -> dict[str, Any]:
-        return conference_json(booking, self.base_url(request), self.config, self.snap)
-
-    async def own_booking(self, identity: Identity, conference_id: str) -> Booking:
-        """The organiser's conference; another organiser's is "not found", as is no such."""
-        booking = await self.store.get(conference_id) if len(conference_id) <= 64 else None
-        if booking is None or booking.organiser_id != identity.organiser_id:
-            raise NotFound(f"no conference {conference_id[:64]}", field="id")
-        return booking
-
-    async def book(self, identity: Identity, body: object) -> Booking:
-        fields = parse_booking(body, self.config, self.wall())
-        await self.store.sign_in(identity.organiser_id, identity.email, identity.name)
-        return await self.store.book(
-            organiser_id=identity.organiser_id, organiser_email=identity.email, **fields
-        )
-
-    async def cancel(self, booking: Booking) -> None:
-        if booking.status == "cancelled":
-            return
-        if booking.status != "booked":
-            raise Conflict("the conference has ended", code="conference_ended")
-        await self.store.cancel(booking.id)
-        conference = self.conferences.get(booking.id)
-        if conference is not None:
-            conference.close("conference cancelled")
-        log.info("conference %s cancelled by its organiser", booking.id)
-
-    def invite(self, booking: Booking, request: web.Request) -> web.Response:
-        base = self.base_url(request)
-        host = base.split("://", 1)[-1].split("/", 1)[0] or "snapconf"
-        body = invitation(
-            booking, f"{base}/{booking.id}", self.config.dialin_numbers, host, self.wall()
-        )
-        return web.Response(
-            body=body,
-            content_type="text/calendar",
-            charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="conference-{booking.id}.ics"'},
-        )
-
-    def join_link(
-        self, booking: Booking, request: web.Request, role: str, name: str | None, sub: str | None
-    ) -> dict[str, Any]:
-        expires = booking.ends + self.config.end_grace
-        token = self.signer.join_token(booking.id, role, expires, name, sub)
-        return {
-            "token": token,
-            "url": f"{self.base_url(request)}/{booking.id}?token={token}",
-            "role": role,
-            "expires": _utc_iso(expires),
-        }
+    def __init__(self, bookings: Bookings) -> None:
+        self.bookings = bookings
+        self.store = bookings.store
+        self.conferences = bookings.conferences
+        self.config = bookings.config
+        self.organisers = bookings.organisers
+        self.signer = bookings.signer
+        self.wall = bookings.wall
 
     # -- the sub-application ------------------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -205,8 +109,8 @@ class ConferenceService:
             identity = self.signer.verify_api_token(token.strip())
         except TokenError as exc:
             from_provider = None
-            if self.oidc is not None:
-                from_provider = await self.oidc.identity_from_access_token(token.strip())
+            if self.bookings.oidc is not None:
+                from_provider = await self.bookings.oidc.identity_from_access_token(token.strip())
             if from_provider is None:
                 raise Unauthorised(str(exc), code="auth_invalid") from None
             identity = from_provider
@@ -227,7 +131,7 @@ class ConferenceService:
 
     # -- handlers -----------------------------------------------------------------------------
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(openapi.document(self.base_url(request), self.wall()))
+        return web.json_response(openapi.document(self.bookings.base_url(request), self.wall()))
 
     async def auth_token(self, request: web.Request) -> web.Response:
         """An API token for the signed-in organiser (session cookie), or, with the
@@ -252,7 +156,7 @@ class ConferenceService:
                 raise Unauthorised("sign in first, or give email with the development sign-in")
             if not self.organisers.dev_login:
                 raise Forbidden("the development sign-in is disabled", field="email")
-            if not self.dev_login_allowed(request):
+            if not self.bookings.dev_login_allowed(request):
                 raise Forbidden(
                     "the development sign-in is only open to this machine (loopback)",
                     field="email",
@@ -293,8 +197,8 @@ class ConferenceService:
 
     async def create(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.book(identity, await self.json_body(request))
-        body = self.describe(booking, request)
+        booking = await self.bookings.book(identity, await self.json_body(request))
+        body = self.bookings.describe(booking, request)
         return web.json_response(
             body, status=201, headers={"Location": f"{PREFIX}/conferences/{booking.id}"}
         )
@@ -309,7 +213,7 @@ class ConferenceService:
         items, total = await self.store.list_for(identity.organiser_id, limit=limit, offset=offset)
         return web.json_response(
             {
-                "items": [self.describe(b, request) for b in items],
+                "items": [self.bookings.describe(b, request) for b in items],
                 "total": total,
                 "limit": limit,
                 "offset": offset,
@@ -318,12 +222,12 @@ class ConferenceService:
 
     async def get(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
-        return web.json_response(self.describe(booking, request))
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
+        return web.json_response(self.bookings.describe(booking, request))
 
     async def patch(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
         body = await self.json_body(request)
         if booking.status != "booked":
             raise Conflict(
@@ -332,12 +236,12 @@ class ConferenceService:
         changes = parse_booking(body, self.config, self.wall(), current=booking)
         updated = await self.store.update(booking.id, **changes)
         assert updated is not None
-        return web.json_response(self.describe(updated, request))
+        return web.json_response(self.bookings.describe(updated, request))
 
     async def delete(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
-        await self.cancel(booking)
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
+        await self.bookings.cancel(booking)
         return web.Response(status=204)
 
     def _live(self, booking: Booking) -> Conference | None:
@@ -345,7 +249,7 @@ class ConferenceService:
 
     async def participants(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
         conference = self._live(booking)
         items = (
             []
@@ -359,7 +263,7 @@ class ConferenceService:
 
     async def _participant(self, request: web.Request) -> tuple[Conference, Participant]:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
         conference = self._live(booking)
         pid = request.match_info["pid"]
         participant = conference.participants.get(pid) if conference else None
@@ -403,12 +307,12 @@ class ConferenceService:
 
     async def invite_ics(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
-        return self.invite(booking, request)
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
+        return self.bookings.invite(booking, request)
 
     async def tokens(self, request: web.Request) -> web.Response:
         identity = await self.authenticate(request)
-        booking = await self.own_booking(identity, request.match_info["id"])
+        booking = await self.bookings.own_booking(identity, request.match_info["id"])
         body = await self.json_body(request, optional=True)
         if not isinstance(body, dict):
             raise Invalid("the body is not a JSON object", code="invalid_type")
@@ -433,47 +337,8 @@ class ConferenceService:
             raise Conflict(
                 f"the conference is {booking.status}", code=f"conference_{booking.status}"
             )
-        return web.json_response(self.join_link(booking, request, role, name, None), status=201)
-
-
-def is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def local_base_url(request: web.Request) -> str:
-    """``http(s)://<local address>:<port>`` of the connection (loopback if unknown)."""
-    scheme = "https" if request.secure else "http"
-    transport = request.transport
-    local = transport.get_extra_info("sockname") if transport is not None else None
-    if not local or not isinstance(local, tuple):
-        return f"{scheme}://127.0.0.1"
-    host, port = str(local[0]), int(local[1])
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return f"{scheme}://127.0.0.1"
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        host = str(mapped) if mapped is not None else f"[{address}]"
-    default = 443 if scheme == "https" else 80
-    return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
-
-
-def dev_identity(email: str) -> Identity:
-    email = email.strip().lower()
-    local, at, domain = email.partition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or len(email) > 254
-        or any(c.isspace() or ord(c) < 33 for c in email)
-    ):
-        raise Invalid("email is not an e-mail address", field="email")
-    return Identity(f"dev:{email}", email, local)
+        link = self.bookings.join_link(booking, request, role, name, None)
+        return web.json_response(link, status=201)
 
 
 def participant_json(
@@ -503,9 +368,3 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise Invalid(f"{name} must be between {low} and {high}", field=name)
     return value
-
-
-def _utc_iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -16,7 +16,7 @@ from typing import Any
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.participant import MIX_KEY, Participant, Track
-from snapconf.errors import TooManyTracks, UnsupportedCodec
+from snapconf.errors import RoomFull, TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.router import Codec, Producer, Router
 from snapconf.media.sdp import (
@@ -62,8 +62,8 @@ def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
     )
 
 
-class RoomFullError(Exception):
-    """The conference has its maximum number of participants."""
+#: the one "room full" error (the phone path's old name for it)
+RoomFullError = RoomFull
 
 
 class Conference:
@@ -93,20 +93,21 @@ class Conference:
         self.clock = clock
         self.router = Router()
         self.participants: dict[str, Participant] = {}
+        #: the booked conference's title, once a grant told it
+        self.title: str | None = None
         self.created = clock()
         self.closed = False
         self._on_empty = on_empty
 
     # -- membership ---------------------------------------------------------------------
     def join(self, participant: Participant, *, webrtc: bool = True) -> None:
-        """Add a participant, tell the others, subscribe it to existing tracks."""
-        """Add a participant, tell the others, subscribe it to existing tracks.
+        """Add an admitted participant, tell the others, subscribe it to existing tracks.
 
-        All or nothing: if anything fails, the participant is not left in the room (its
-        transports and subscriptions are undone) and the exception goes to the caller.
+        Faces come in through :meth:`snapconf.conference.Conferences.join`, which applies the
+        admission policy and the room's limits first. All or nothing: if anything fails, the
+        participant is not left in the room (its transports and subscriptions are undone)
+        and the exception goes to the caller.
         """
-        if len(self.participants) >= self.config.max_participants:
-            raise RoomFullError(self.name)
         subscribed = False
         try:
             if webrtc:

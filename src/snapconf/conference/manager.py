@@ -1,4 +1,9 @@
-"""The conferences of one server, created on first join and closed when empty."""
+"""The conferences of one server, created on first join and closed when empty.
+
+:meth:`Conferences.join` is the one door for every kind of participant: it asks the
+admission policy, gets or creates the room, checks its limits and adds the participant,
+all or nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
+from snapconf.conference.admission import AdmissionPolicy, JoinRequest, OpenAdmission
 from snapconf.conference.conference import Conference, SfuConfig
+from snapconf.conference.participant import Participant, ParticipantListener
+from snapconf.errors import RoomFull
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.server import MediaServer
 
@@ -33,8 +41,11 @@ class Conferences:
         *,
         mixer_config: MixerConfig | None = None,
         audio_clock: Clock = SYSTEM_CLOCK,
+        admission: AdmissionPolicy | None = None,
     ) -> None:
         self.media = media
+        #: who may join which room, as what (the server's bookings; open to all by default)
+        self.admission: AdmissionPolicy = admission or OpenAdmission()
         self.config = config
         self.clock = clock
         self.mixer_config = mixer_config or MixerConfig()
@@ -45,6 +56,47 @@ class Conferences:
 
     def get(self, name: str) -> Conference | None:
         return self._by_name.get(name)
+
+    async def join(
+        self,
+        request: JoinRequest,
+        listener: ParticipantListener,
+        *,
+        webrtc: bool = True,
+        claim: Callable[[], None] | None = None,
+    ) -> tuple[Conference, Participant]:
+        """Admit ``request`` and add it to its room as a new participant.
+
+        The policy's refusals propagate; a room at its limit (``sfu.max_participants``, or
+        the grant's ``max_participants`` when lower) raises :class:`snapconf.errors.RoomFull`.
+        ``claim`` runs once admitted, just before the participant is added, and may refuse
+        too (a face's own caps, or a requester that went away during the admission). On any
+        failure nothing is left behind: no participant, and no room nobody is in.
+        """
+        grant = await self.admission.admit(request)
+        conference = self.get_or_create(request.room)
+        try:
+            limit = self.config.max_participants
+            if grant.max_participants is not None:
+                limit = min(limit, grant.max_participants)
+            if len(conference.participants) >= limit:
+                raise RoomFull(f"room {request.room} has {limit} participants")
+            if claim is not None:
+                claim()
+            participant = Participant(
+                display_name=grant.name or request.display_name,
+                role=grant.role,
+                kind=request.kind,
+                listener=listener,
+                clock=self.clock,
+            )
+            conference.join(participant, webrtc=webrtc)  # undoes itself if it fails
+        except BaseException:
+            self.discard_if_empty(conference)
+            raise
+        if grant.title:
+            conference.title = grant.title
+        return conference, participant
 
     def get_or_create(self, name: str) -> Conference:
         conference = self._by_name.get(name)

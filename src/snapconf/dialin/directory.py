@@ -1,16 +1,16 @@
-"""PIN lookup: the seam between the IVR and the conference schedule.
+"""PIN lookups of the IVR: the config's static conferences, and a chain of directories.
 
-The scheduling issue implements :class:`ConferenceDirectory` over the database; until then
+The :class:`ConferenceDirectory` protocol is the conference layer's
+(:mod:`snapconf.conference.directory`); the bookings implement it over the database and
 :class:`StaticConferenceDirectory` serves conferences from the config (name -> PIN).
 """
 
 from __future__ import annotations
 
-import enum
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+
+from snapconf.conference.directory import ConferenceDirectory, ConferenceEntry, ConferenceState
 
 __all__ = [
     "ChainedDirectory",
@@ -19,31 +19,6 @@ __all__ = [
     "ConferenceState",
     "StaticConferenceDirectory",
 ]
-
-
-class ConferenceState(enum.Enum):
-    """Where a conference is in its life, as the IVR sees it."""
-
-    NOT_STARTED = "not_started"
-    OPEN = "open"
-    ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class ConferenceEntry:
-    """What a PIN leads to."""
-
-    conference_id: str
-    name: str
-    state: ConferenceState
-
-
-class ConferenceDirectory(Protocol):
-    """Finds the conference a PIN opens."""
-
-    async def lookup(self, pin: str) -> ConferenceEntry | None:
-        """The conference for ``pin`` (digits only), or None for a wrong code."""
-        ...
 
 
 class StaticConferenceDirectory:

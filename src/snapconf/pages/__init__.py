@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
-from snapconf.api.errors import ApiError
-from snapconf.api.oidc import OidcClient, OidcError
-from snapconf.api.service import SESSION_COOKIE, ConferenceService, dev_identity
-from snapconf.api.tokens import Identity, TokenError, domain_allowed
-from snapconf.store import Booking
+from snapconf.bookings.errors import ApiError
+from snapconf.bookings.oidc import OidcClient, OidcError
+from snapconf.bookings.service import SESSION_COOKIE, Bookings, dev_identity
+from snapconf.bookings.store import Booking
+from snapconf.bookings.tokens import Identity, TokenError, domain_allowed
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ def _french_date(ts: float, zone: str, all_day: bool) -> str:
 
 
 class OrganiserPages:
-    def __init__(self, service: ConferenceService, oidc: OidcClient) -> None:
-        self.service = service
+    def __init__(self, bookings: Bookings, oidc: OidcClient) -> None:
+        self.bookings = bookings
         self.oidc = oidc
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(PAGES_DIR / "templates")),
@@ -110,10 +110,10 @@ class OrganiserPages:
         if not cookie:
             return None
         try:
-            identity = self.service.signer.verify_session(cookie)
+            identity = self.bookings.signer.verify_session(cookie)
         except TokenError:
             return None
-        if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
+        if not domain_allowed(identity.email, self.bookings.organisers.allowed_domains):
             return None
         return identity
 
@@ -121,7 +121,7 @@ class OrganiserPages:
         identity = self.identity(request)
         if identity is None:
             raise web.HTTPSeeOther(ROOT + "/connexion")
-        return identity, self.service.signer.csrf(request.cookies[SESSION_COOKIE])
+        return identity, self.bookings.signer.csrf(request.cookies[SESSION_COOKIE])
 
     async def form(self, request: web.Request, csrf: str) -> dict[str, str]:
         data = await request.post()
@@ -132,12 +132,12 @@ class OrganiserPages:
 
     async def booking(self, identity: Identity, conference_id: str) -> Booking:
         try:
-            return await self.service.own_booking(identity, conference_id)
+            return await self.bookings.own_booking(identity, conference_id)
         except ApiError:
             raise web.HTTPNotFound(text="conférence introuvable") from None
 
     def view(self, booking: Booking, request: web.Request) -> dict[str, Any]:
-        c = self.service.describe(booking, request)
+        c = self.bookings.describe(booking, request)
         c["start_text"] = _french_date(booking.starts, booking.timezone, booking.all_day)
         end = booking.ends - (86400 if booking.all_day else 0)
         c["end_text"] = _french_date(end, booking.timezone, booking.all_day)
@@ -162,8 +162,8 @@ class OrganiserPages:
             title="Se connecter",
             identity=None,
             error=error,
-            dev_login=self.service.dev_login_allowed(request),
-            csrf=self.service.signer.csrf(seed),
+            dev_login=self.bookings.dev_login_allowed(request),
+            csrf=self.bookings.signer.csrf(seed),
             oidc=self.oidc.enabled,
         )
         response.set_cookie(
@@ -173,7 +173,7 @@ class OrganiserPages:
             path=ROOT + "/connexion",
             httponly=True,
             samesite="Lax",
-            secure=self.service.secure_cookies(request),
+            secure=self.bookings.secure_cookies(request),
         )
         return response
 
@@ -181,9 +181,9 @@ class OrganiserPages:
         return self._login(request)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        if not self.service.organisers.dev_login:
+        if not self.bookings.organisers.dev_login:
             raise web.HTTPForbidden(text="la connexion de développement est désactivée")
-        if not self.service.dev_login_allowed(request):
+        if not self.bookings.dev_login_allowed(request):
             log.warning(
                 "organisers: development sign-in refused to a non-loopback peer (%s)",
                 request.remote,
@@ -197,7 +197,7 @@ class OrganiserPages:
         if (
             not seed
             or not isinstance(token, str)
-            or not hmac.compare_digest(token.encode(), self.service.signer.csrf(seed).encode())
+            or not hmac.compare_digest(token.encode(), self.bookings.signer.csrf(seed).encode())
         ):
             raise web.HTTPForbidden(text="formulaire expiré : rechargez la page")
         email = data.get("email")
@@ -205,16 +205,16 @@ class OrganiserPages:
             identity = dev_identity(email if isinstance(email, str) else "")
         except ApiError:
             return self._login(request, 422, "Saisissez une adresse électronique valide.")
-        if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
+        if not domain_allowed(identity.email, self.bookings.organisers.allowed_domains):
             return self._login(
                 request, 403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
             )
-        await self.service.store.sign_in(identity.organiser_id, identity.email, identity.name)
+        await self.bookings.store.sign_in(identity.organiser_id, identity.email, identity.name)
         log.info("organisers: development sign-in of %s", identity.email)
         raise self.signed_in(request, identity)
 
     def _oidc_redirect_uri(self, request: web.Request) -> str:
-        return self.service.base_url(request) + OIDC_RETURN
+        return self.bookings.base_url(request) + OIDC_RETURN
 
     async def oidc_start(self, request: web.Request) -> web.StreamResponse:
         if not self.oidc.enabled:
@@ -234,7 +234,7 @@ class OrganiserPages:
             path=ROOT + "/connexion/oidc",
             httponly=True,
             samesite="Lax",
-            secure=self.service.secure_cookies(request),
+            secure=self.bookings.secure_cookies(request),
         )
         raise response
 
@@ -251,28 +251,28 @@ class OrganiserPages:
             response = self._login(request, exc.status, "La connexion a échoué : " + exc.message)
             response.del_cookie(FLOW_COOKIE, path=ROOT + "/connexion/oidc")
             return response
-        if not domain_allowed(identity.email, self.service.organisers.allowed_domains):
+        if not domain_allowed(identity.email, self.bookings.organisers.allowed_domains):
             log.info("organisers: sign-in of %s refused (domain)", identity.email)
             return self._login(
                 request, 403, "Les adresses de ce domaine ne peuvent pas organiser de conférence."
             )
-        await self.service.store.sign_in(identity.organiser_id, identity.email, identity.name)
+        await self.bookings.store.sign_in(identity.organiser_id, identity.email, identity.name)
         log.info("organisers: OIDC sign-in of %s", identity.email)
         redirect = self.signed_in(request, identity)
         redirect.del_cookie(FLOW_COOKIE, path=ROOT + "/connexion/oidc")
         raise redirect
 
     def signed_in(self, request: web.Request, identity: Identity) -> web.HTTPSeeOther:
-        ttl = self.service.organisers.session_ttl
+        ttl = self.bookings.organisers.session_ttl
         response = web.HTTPSeeOther(ROOT + "/conferences")
         response.set_cookie(
             SESSION_COOKIE,
-            self.service.signer.session(identity, ttl),
+            self.bookings.signer.session(identity, ttl),
             max_age=int(ttl),
             path="/",
             httponly=True,
             samesite="Lax",
-            secure=self.service.secure_cookies(request),
+            secure=self.bookings.secure_cookies(request),
         )
         return response
 
@@ -287,8 +287,8 @@ class OrganiserPages:
     def _book_page(
         self, identity: Identity, csrf: str, form: dict[str, str], error: ApiError | None
     ) -> web.Response:
-        config = self.service.config
-        now = datetime.fromtimestamp(self.service.wall(), ZoneInfo(config.timezone))
+        config = self.bookings.config
+        now = datetime.fromtimestamp(self.bookings.wall(), ZoneInfo(config.timezone))
         next_hour = (now + timedelta(hours=1)).replace(minute=0)
         return self.render(
             "book.html",
@@ -326,7 +326,7 @@ class OrganiserPages:
             if form.get(name):
                 body[name] = form[name]
         try:
-            booking = await self.service.book(identity, body)
+            booking = await self.bookings.book(identity, body)
         except ApiError as exc:
             return self._book_page(identity, csrf, form, _french_error(exc))
         raise web.HTTPSeeOther(f"{ROOT}/conferences/{booking.id}")
@@ -335,7 +335,7 @@ class OrganiserPages:
         identity, csrf = self.require(request)
         text = request.query.get("offset", "0")
         offset = int(text) if text.isdigit() and len(text) < 10 else 0
-        items, total = await self.service.store.list_for(
+        items, total = await self.bookings.store.list_for(
             identity.organiser_id, limit=PAGE, offset=offset
         )
         return self.render(
@@ -362,14 +362,14 @@ class OrganiserPages:
     async def ics(self, request: web.Request) -> web.StreamResponse:
         identity, _ = self.require(request)
         booking = await self.booking(identity, request.match_info["id"])
-        return self.service.invite(booking, request)
+        return self.bookings.invite(booking, request)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         identity, csrf = self.require(request)
         await self.form(request, csrf)
         booking = await self.booking(identity, request.match_info["id"])
         with contextlib.suppress(ApiError):
-            await self.service.cancel(booking)
+            await self.bookings.cancel(booking)
         raise web.HTTPSeeOther(f"{ROOT}/conferences/{booking.id}")
 
     async def join(self, request: web.Request) -> web.StreamResponse:
@@ -379,14 +379,14 @@ class OrganiserPages:
         if identity is None:
             raise web.HTTPSeeOther(ROOT + "/connexion")
         conference_id = request.match_info["id"]
-        booking = await self.service.store.get(conference_id) if len(conference_id) <= 64 else None
+        booking = await self.bookings.store.get(conference_id) if len(conference_id) <= 64 else None
         if booking is None or booking.status != "booked":
             raise web.HTTPNotFound(text="conférence introuvable ou terminée")
         organiser = booking.organiser_id == identity.organiser_id
         if booking.access == "restricted" and not organiser:
             raise web.HTTPForbidden(text="cette conférence se rejoint avec le lien d'invitation")
         role = "moderator" if organiser else "participant"
-        link = self.service.join_link(
+        link = self.bookings.join_link(
             booking, request, role, identity.name or None, identity.organiser_id
         )
         raise web.HTTPSeeOther(f"/{booking.id}?token={link['token']}")

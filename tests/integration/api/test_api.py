@@ -255,7 +255,7 @@ async def test_pins_are_unique_under_concurrent_bookings(api: Api) -> None:
     confs = await asyncio.gather(*(book(api, title=f"c{i}") for i in range(50)))
     pins = {c["pin"] for c in confs}
     assert len(pins) == 50
-    store = api.server.scheduling.store  # type: ignore[attr-defined]
+    store = api.server.store  # type: ignore[attr-defined]
     async with store.db.execute("SELECT count(*), count(DISTINCT pin) FROM pins") as cur:
         assert tuple(await cur.fetchone()) == (50, 50)
 
@@ -391,12 +391,12 @@ async def test_admission_follows_the_booking(api: Api) -> None:
 
 
 async def test_ended_conferences_close_after_the_grace_and_free_their_pin(make_server: Any) -> None:
-    from snapconf.store import Store
+    from snapconf.bookings.store import Store
 
     server = await make_server(
         api={"end_grace": 0.5, "lifecycle_interval": 0.1, "token_secret": "k" * 40}
     )
-    store: Store = server.scheduling.store
+    store: Store = server.store
     await store.sign_in("o", "o@x.gouv.fr")
     now = time.time()
     booking = await store.book(

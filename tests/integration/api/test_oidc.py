@@ -118,7 +118,7 @@ async def test_login_callback_session_and_api_token(site: Any) -> None:
             base_url(site) + "/api/v1/conferences", headers={"Authorization": f"Bearer {token}"}
         ) as r:
             assert r.status == 200
-        organiser = await site.scheduling.store.organiser(f"{site.scheduling.oidc.issuer}|johndoe")
+        organiser = await site.store.organiser(f"{site.oidc.issuer}|johndoe")
         assert organiser is not None and organiser.email == "alice@agriculture.gouv.fr"
     finally:
         await session.close()

@@ -12,9 +12,9 @@ import aiohttp
 from tests.conftest import free_port
 from tests.integration.api.helpers import SECRET, Api
 
+from snapconf.bookings.store import Store
 from snapconf.client import Client
 from snapconf.config import load
-from snapconf.store import Store
 from snapconf.testing import wait_healthy
 
 

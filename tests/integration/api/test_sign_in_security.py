@@ -19,7 +19,7 @@ from tests.conftest import base_url
 from tests.integration.api.helpers import SERVER_SECTIONS, Api
 from tests.integration.api.test_api import book
 
-from snapconf.api.errors import ApiError
+from snapconf.bookings.errors import ApiError
 
 LOGIN = "/organisateur/connexion"
 
@@ -69,7 +69,7 @@ async def test_the_development_sign_in_is_refused_to_a_peer_that_is_not_loopback
     make_server: Any, peer: str
 ) -> None:
     server = await make_server(organisers={"dev_login": True})
-    service, pages = server.scheduling.service, server.scheduling.pages
+    service, pages = server.api, server.pages
     body = json.dumps({"email": "victim@x.gouv.fr"}).encode()
     # a forwarded header naming loopback changes nothing: only the TCP peer counts
     request = _request_from(

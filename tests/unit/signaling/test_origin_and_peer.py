@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from snapconf.signaling.session import origin_allowed, peer_address
+from snapconf.signaling.session import origin_allowed
+from snapconf.web import peer_address
 
 
 def _request(origin: str | None, host: str = "webconf.example.gouv.fr") -> web.Request:

@@ -1,4 +1,9 @@
-"""Join tokens: JWTs verified with a pinned algorithm, ``exp`` required (RFC 7519)."""
+"""Join tokens: JWTs verified with a pinned algorithm, ``exp`` required (RFC 7519).
+
+:class:`TokenAdmission` is the admission policy of rooms nobody booked: anyone joins when
+no token key is configured, otherwise a valid join token for the room is required. The
+bookings (:mod:`snapconf.bookings`) fall back to it for ad-hoc rooms.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from snapconf.conference.admission import Grant, JoinRequest
 from snapconf.errors import AuthExpired, AuthInvalid, AuthRequired, RoomMismatch
 
 ROLES = ("participant", "moderator")
@@ -39,8 +45,9 @@ class JoinGrant:
     role: str
     name: str | None
     subject: str | None
-    #: the booked conference's title, shown to those who join it
-    title: str | None = None
+
+    def as_grant(self) -> Grant:
+        return Grant(role=self.role, name=self.name, subject=self.subject)
 
 
 class TokenVerifier:
@@ -97,3 +104,18 @@ class TokenVerifier:
             name=name if isinstance(name, str) and name else None,
             subject=subject if isinstance(subject, str) else None,
         )
+
+
+class TokenAdmission:
+    """Implements :class:`snapconf.conference.admission.AdmissionPolicy` with join tokens:
+    anonymous joins without a verifier, a valid token for the room with one (phones,
+    admitted by their PIN, need none)."""
+
+    def __init__(self, verifier: TokenVerifier | None) -> None:
+        self.verifier = verifier
+
+    async def admit(self, request: JoinRequest) -> Grant:
+        # a phone comes with the PIN its dial-in face checked, never with a token
+        if self.verifier is None or request.kind == "phone":
+            return Grant()
+        return self.verifier.verify(request.token, request.room).as_grant()

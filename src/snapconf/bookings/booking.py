@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from snapconf.api.config import ApiConfig, SnapConfig
-from snapconf.api.errors import Invalid
-from snapconf.store import ACCESS_LEVELS, Booking
+from snapconf.bookings.config import ApiConfig, SnapConfig
+from snapconf.bookings.errors import Invalid
+from snapconf.bookings.store import ACCESS_LEVELS, Booking
 
 FIELDS = (
     "title",

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from snapconf.api.booking import invitation_text, tel_uri
-from snapconf.store import Booking
+from snapconf.bookings.booking import invitation_text, tel_uri
+from snapconf.bookings.store import Booking
 
 
 def invitation(booking: Booking, web_url: str, numbers: list[str], host: str, now: float) -> bytes:

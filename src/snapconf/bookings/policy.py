@@ -1,22 +1,26 @@
 """Joins and PIN lookups decided by the bookings.
 
-:class:`StoreAdmission` implements :class:`snapconf.signaling.admission.Admission`: a room
-whose name is a booked conference's id follows that booking (open, not cancelled, access
-level, ``max_participants``); any other room goes to the previous admission when ad-hoc
-rooms are allowed. :class:`StoreDirectory` implements the SIP gateway's
-:class:`snapconf.dialin.directory.ConferenceDirectory`.
+:class:`StoreAdmission` implements :class:`snapconf.conference.admission.AdmissionPolicy`:
+a room whose name is a booked conference's id follows that booking (open, not cancelled,
+access level; its ``max_participants`` goes into the grant, which the conference applies);
+any other room goes to the fallback policy (the join tokens) when ad-hoc rooms are allowed.
+Phones are admitted by the PIN the IVR checked, never asked for a token.
+:class:`StoreDirectory` implements :class:`snapconf.conference.directory.ConferenceDirectory`
+for the IVR.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from snapconf.api.config import ApiConfig
-from snapconf.conference import Conferences, valid_room_name
-from snapconf.dialin.directory import ConferenceEntry, ConferenceState
+from snapconf.auth import JoinGrant, TokenVerifier
+from snapconf.bookings.config import ApiConfig
+from snapconf.bookings.store import Booking, Store
+from snapconf.conference import valid_room_name
+from snapconf.conference.admission import AdmissionPolicy, Grant, JoinRequest
+from snapconf.conference.directory import ConferenceEntry, ConferenceState
 from snapconf.errors import (
     AuthError,
     AuthRequired,
@@ -24,11 +28,7 @@ from snapconf.errors import (
     ConferenceEnded,
     ConferenceNotFound,
     ConferenceNotStarted,
-    RoomFull,
 )
-from snapconf.signaling.admission import Admission
-from snapconf.signaling.auth import JoinGrant, TokenVerifier
-from snapconf.store import Booking, Store
 
 
 def booking_state(booking: Booking, config: ApiConfig, now: float) -> ConferenceState:
@@ -48,26 +48,26 @@ class StoreAdmission:
         self,
         *,
         store: Store,
-        conferences: Conferences,
         config: ApiConfig,
         verifier: TokenVerifier,
-        fallback: Admission,
+        fallback: AdmissionPolicy,
         other_verifier: TokenVerifier | None = None,
         wall: Callable[[], float],
     ) -> None:
         self.store = store
-        self.conferences = conferences
         self.config = config
         self.verifier = verifier
         self.fallback = fallback
         self.other_verifier = other_verifier
         self.wall = wall
 
-    async def admit(self, room: str, display_name: str, token: object) -> JoinGrant:
+    async def admit(self, request: JoinRequest) -> Grant:
+        room = request.room
         booking = await self.store.get(room) if valid_room_name(room) else None
         if booking is None:
-            if self.config.adhoc_rooms:
-                return await self.fallback.admit(room, display_name, token)
+            # a phone reached the room through a PIN directory (the config's static list)
+            if self.config.adhoc_rooms or request.kind == "phone":
+                return await self.fallback.admit(request)
             raise ConferenceNotFound(f"no conference {room}")
         if booking.status == "cancelled":
             raise ConferenceCancelled("this conference was cancelled")
@@ -82,16 +82,21 @@ class StoreAdmission:
                     "opensAt": _iso(booking.starts - self.config.open_before),
                 },
             )
-        grant = self._grant(token, room)
+        if request.kind == "phone":
+            # the PIN is a phone's invitation, whatever the access level
+            return Grant(title=booking.title, max_participants=booking.max_participants)
+        grant = self._grant(request.token, room)
         if grant is None and booking.access == "restricted":
             raise AuthRequired("this conference needs an invitation link from its organiser")
         if grant is None and booking.access == "authenticated":
             raise AuthRequired("sign in to join this conference")
-        live = self.conferences.get(room)
-        if live is not None and len(live.participants) >= booking.max_participants:
-            raise RoomFull(f"conference {room} has {booking.max_participants} participants")
-        grant = grant or JoinGrant(room=room, role="participant", name=None, subject=None)
-        return dataclasses.replace(grant, title=booking.title)
+        return Grant(
+            role=grant.role if grant else "participant",
+            name=grant.name if grant else None,
+            title=booking.title,
+            max_participants=booking.max_participants,
+            subject=grant.subject if grant else None,
+        )
 
     def _grant(self, token: object, room: str) -> JoinGrant | None:
         if token is None or token == "":

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from snapconf.auth import AuthConfig, TokenVerifier
 from snapconf.errors import AuthExpired, AuthInvalid, AuthRequired, RoomMismatch
-from snapconf.signaling.auth import AuthConfig, TokenVerifier
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 
@@ -114,3 +114,19 @@ def _hmac_jwt(claims, secret):
 def test_a_key_that_does_not_fit_the_algorithm_is_a_config_error():
     with pytest.raises(ValueError, match="does not fit a secret"):
         TokenVerifier(AuthConfig(jwt_secret="x" * 32, jwt_algorithm="RS256"))
+
+
+async def test_token_admission_asks_browsers_for_a_token_and_lets_phones_in_by_their_pin():
+    from snapconf.auth import TokenAdmission
+    from snapconf.conference.admission import JoinRequest
+
+    admission = TokenAdmission(_verifier())
+    with pytest.raises(AuthRequired):
+        await admission.admit(JoinRequest("equipe", "Alice"))
+    token = _token({"room": "equipe", "exp": time.time() + 86400, "role": "moderator"})
+    grant = await admission.admit(JoinRequest("equipe", "Alice", token=token))
+    assert (grant.role, grant.max_participants) == ("moderator", None)
+    assert (await admission.admit(JoinRequest("equipe", "+33 1", kind="phone"))).role == (
+        "participant"
+    )
+    assert (await TokenAdmission(None).admit(JoinRequest("equipe", "Bob"))).role == "participant"

@@ -26,8 +26,8 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from snapconf.api.config import OrganisersConfig
-from snapconf.api.tokens import Identity, Signer, TokenError
+from snapconf.bookings.config import OrganisersConfig
+from snapconf.bookings.tokens import Identity, Signer, TokenError
 
 log = logging.getLogger(__name__)
 

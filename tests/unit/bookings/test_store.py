@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from snapconf.store import Booking, Store, StoreConfig
-from snapconf.store.migrations import MIGRATIONS
+from snapconf.bookings.migrations import MIGRATIONS
+from snapconf.bookings.store import Booking, Store, StoreConfig
 
 T0 = 1_800_000_000.0  # 2027-01-15
 
@@ -213,7 +213,7 @@ def test_a_booking_survives_sigkill(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import asyncio, os, signal
-        from snapconf.store import Booking, Store, StoreConfig
+        from snapconf.bookings.store import Booking, Store, StoreConfig
         async def main():
             s = await Store.open(StoreConfig(path={str(path)!r}))
             await s.sign_in("o", "o@x.gouv.fr")

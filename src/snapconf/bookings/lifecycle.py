@@ -13,9 +13,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from snapconf.api.config import ApiConfig
+from snapconf.bookings.config import ApiConfig
+from snapconf.bookings.store import Store
 from snapconf.conference import Conferences
-from snapconf.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from snapconf.signaling.auth import AuthConfig, TokenVerifier
+from snapconf.auth import AuthConfig, TokenVerifier
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,16 @@ from zoneinfo import ZoneInfo
 import jwt
 import pytest
 
-from snapconf.api.admission import StoreAdmission, StoreDirectory, booking_state
-from snapconf.api.booking import parse_booking, snap_links, tel_uri
-from snapconf.api.config import ApiConfig, SnapConfig
-from snapconf.api.errors import Invalid
-from snapconf.api.tokens import Identity, Signer, TokenError, domain_allowed
+from snapconf.auth import AuthConfig, TokenAdmission, TokenVerifier
+from snapconf.bookings.booking import parse_booking, snap_links, tel_uri
+from snapconf.bookings.config import ApiConfig, SnapConfig
+from snapconf.bookings.errors import Invalid
+from snapconf.bookings.policy import StoreAdmission, StoreDirectory, booking_state
+from snapconf.bookings.store import Booking, Store
+from snapconf.bookings.tokens import Identity, Signer, TokenError, domain_allowed
+from snapconf.conference.admission import JoinRequest
 from snapconf.dialin.directory import ConferenceState
 from snapconf.errors import AuthInvalid, AuthRequired, RoomMismatch
-from snapconf.signaling.admission import TokenAdmission
-from snapconf.store import Booking, Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=PARIS).timestamp()
@@ -150,11 +151,6 @@ def test_booking_states() -> None:
     assert booking_state(booking(status="cancelled"), CONFIG, NOW + 4000) is ConferenceState.ENDED
 
 
-class NoConferences:
-    def get(self, name: str) -> None:
-        return None
-
-
 async def test_admission_and_directory_over_the_store() -> None:
     store = await Store.open(wall=lambda: NOW)
     try:
@@ -171,18 +167,18 @@ async def test_admission_and_directory_over_the_store() -> None:
         signer = Signer("k" * 40)
         admission = StoreAdmission(
             store=store,
-            conferences=NoConferences(),
             config=ApiConfig(adhoc_rooms=False),  # type: ignore[arg-type]
             verifier=signer.join_verifier,
             fallback=TokenAdmission(None),
             wall=lambda: NOW,
         )
         with pytest.raises(AuthRequired):
-            await admission.admit(b.id, "x", None)
+            await admission.admit(JoinRequest(b.id, "x"))
         token = signer.join_token(b.id, "participant", NOW + 3600, None, "dev:x")
-        assert (await admission.admit(b.id, "x", token)).subject == "dev:x"
+        grant = await admission.admit(JoinRequest(b.id, "x", token=token))
+        assert (grant.subject, grant.title, grant.max_participants) == ("dev:x", "T", 50)
         with pytest.raises(Exception) as info:
-            await admission.admit("not-booked", "x", None)
+            await admission.admit(JoinRequest("not-booked", "x"))
         assert getattr(info.value, "code", "") == "conference_not_found"
         directory = StoreDirectory(store, CONFIG, lambda: NOW)
         entry = await directory.lookup(b.pin)
@@ -191,5 +187,37 @@ async def test_admission_and_directory_over_the_store() -> None:
         assert await directory.lookup("12345") is None
         assert await directory.lookup("000000000" if b.pin != "000000000" else "1" * 9) is None
         assert await directory.max_participants(b.id) == 50
+    finally:
+        await store.close()
+
+
+async def test_a_phone_enters_a_booked_room_by_its_pin_whatever_the_access_level() -> None:
+    store = await Store.open(wall=lambda: NOW)
+    try:
+        await store.sign_in("o", "o@x.gouv.fr")
+        b = await store.book(
+            organiser_id="o",
+            organiser_email="o@x.gouv.fr",
+            title="Restreinte",
+            starts=NOW,
+            ends=NOW + 60,
+            timezone="UTC",
+            access="restricted",
+            max_participants=3,
+        )
+        admission = StoreAdmission(
+            store=store,
+            config=ApiConfig(adhoc_rooms=False),  # type: ignore[arg-type]
+            verifier=Signer("k" * 40).join_verifier,
+            fallback=TokenAdmission(TokenVerifier(AuthConfig(jwt_secret="s" * 32))),
+            wall=lambda: NOW,
+        )
+        with pytest.raises(AuthRequired):
+            await admission.admit(JoinRequest(b.id, "x"))
+        grant = await admission.admit(JoinRequest(b.id, "+33 1 •• •• •• 00", kind="phone"))
+        assert (grant.role, grant.title, grant.max_participants) == ("participant", "Restreinte", 3)
+        # a static conference of the config is no booking: the PIN still opens it
+        static = await admission.admit(JoinRequest("accueil", "+33 1", kind="phone"))
+        assert static.role == "participant"
     finally:
         await store.close()

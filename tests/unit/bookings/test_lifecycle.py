@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from snapconf.api.config import ApiConfig
-from snapconf.api.lifecycle import Lifecycle
-from snapconf.store import Store
+from snapconf.bookings.config import ApiConfig
+from snapconf.bookings.lifecycle import Lifecycle
+from snapconf.bookings.store import Store
 
 T0 = 1_800_000_000.0
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiosqlite
 
-from snapconf.store.migrations import MIGRATIONS
+from snapconf.bookings.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
