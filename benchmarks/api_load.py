@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _repo_root  # noqa: F401  (tests.support below)
 import aiohttp
-
-from snapconf.testing import wait_healthy
+from tests.support.serve import wait_healthy
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -33,12 +33,13 @@ import contextlib
 import statistics
 import time
 
+import _repo_root  # noqa: F401  (tests.support below)
 import numpy as np
+from tests.support.clock import FakeClock
 
 from snapconf.clock import SYSTEM_CLOCK
 from snapconf.media.codecs import get_codec
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 SETUPS = ("before", "after, silent input", "after, no input")
 

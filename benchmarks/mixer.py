@@ -34,12 +34,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import _repo_root  # noqa: F401  (tests.support below)
 import numpy as np
+from tests.support.clock import FakeClock
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.media.codecs import AudioEncoder, Resampler, get_codec
 from snapconf.media.mixer import FRAME, Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 PARTICIPANTS = 50
 TALKERS = 3

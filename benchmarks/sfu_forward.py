@@ -33,11 +33,12 @@ import statistics
 import sys
 import time
 
+import _repo_root  # noqa: F401  (tests.support below)
 import aiohttp
+from tests.support.serve import wait_healthy
 from udp_baseline import measure as measure_wakeups
 
 from snapconf.client import Client, preencoded_audio, preencoded_video
-from snapconf.testing import wait_healthy
 
 
 def _free_port(kind: int) -> int:

@@ -26,4 +26,6 @@ else
 fi
 $VENV/bin/ruff check src tests benchmarks
 $VENV/bin/mypy
+# the layer contract and no import cycle (pyproject.toml [tool.importlinter])
+$VENV/bin/lint-imports --no-cache --no-logo
 exec $VENV/bin/python -m pytest "$@"

@@ -1,7 +1,7 @@
 """Injectable clocks.
 
 Everything that depends on time takes a :class:`Clock` so tests can drive it with
-:class:`snapconf.testing.FakeClock` instead of sleeping.
+``tests.support.clock.FakeClock`` instead of sleeping.
 """
 
 from __future__ import annotations

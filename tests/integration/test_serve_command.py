@@ -8,8 +8,7 @@ import sys
 
 import aiohttp
 from tests.conftest import free_port
-
-from snapconf.testing import wait_healthy
+from tests.support.serve import wait_healthy
 
 
 async def _start(*args: str) -> asyncio.subprocess.Process:

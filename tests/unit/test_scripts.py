@@ -27,6 +27,11 @@ def test_the_test_command_installs_into_another_environment_than_the_running_ser
 def test_the_test_command_runs_everything_from_its_own_environment():
     text = (SCRIPTS / "test.sh").read_text()
     venv = _venv_of("test.sh")
-    for tool in ("pip", "ruff", "mypy", "python"):
+    for tool in ("pip", "ruff", "mypy", "lint-imports", "python"):
         for match in re.finditer(rf"(\S*)/bin/{tool}\b", text):
             assert match.group(1) in (venv, "$VENV"), match.group(0)
+
+
+def test_the_test_command_checks_the_layer_contract():
+    # pyproject.toml [tool.importlinter]: the layers, the faces' independence, no cycle
+    assert "$VENV/bin/lint-imports" in (SCRIPTS / "test.sh").read_text()

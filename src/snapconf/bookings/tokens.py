@@ -2,7 +2,7 @@
 
 All are HS256 JWTs under ``api.token_secret``; the ``aud`` claim keeps them apart
 (``snapconf-api``, ``snapconf-session``; join tokens carry none, as
-:mod:`snapconf.signaling.auth` expects: ``room``, ``exp``, ``role``, ``name``, ``sub``).
+:mod:`snapconf.auth` expects: ``room``, ``exp``, ``role``, ``name``, ``sub``).
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ from pathlib import Path
 import aiohttp
 from tests.conftest import free_port
 from tests.integration.api.helpers import SECRET, Api
+from tests.support.serve import wait_healthy
 
 from snapconf.bookings.store import Store
 from snapconf.client import Client
 from snapconf.config import load
-from snapconf.testing import wait_healthy
 
 
 async def _serve(config: Path, http_port: int, media_port: int) -> asyncio.subprocess.Process:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.support.clock import FakeClock
 
 from snapconf.clock import SYSTEM_CLOCK
 from snapconf.dialin.config import SipConfig, SipTimers
@@ -20,7 +21,6 @@ from snapconf.dialin.gateway import SipGateway
 from snapconf.dialin.message import SipRequest, SipResponse, parse_message
 from snapconf.dialin.testing import EchoBridge, TestPhone, dominant_frequency
 from snapconf.media.codecs import get_codec
-from snapconf.testing import FakeClock
 
 PIN = "1234"
 

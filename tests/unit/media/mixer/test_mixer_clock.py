@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 from mixer_testkit import RTP_HEADER, Receiver, Sender, band_db
+from tests.support.clock import FakeClock
 
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 
 class StallingClock(FakeClock):

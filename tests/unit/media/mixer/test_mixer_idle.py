@@ -6,9 +6,9 @@ import asyncio
 import itertools
 
 from mixer_testkit import Receiver, Sender, run_ticks
+from tests.support.clock import FakeClock
 
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 
 async def settle() -> None:

@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 from mixer_testkit import Receiver, Sender, band_db, run_ticks
+from tests.support.clock import FakeClock
 
 from snapconf.media.codecs import get_codec
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 
 def one_talker(

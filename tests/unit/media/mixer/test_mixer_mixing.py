@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mixer_testkit import Receiver, Sender, band_db, run_ticks
+from tests.support.clock import FakeClock
 
 from snapconf.media.codecs import get_codec
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 FREQS = {"a": 440.0, "b": 620.0, "c": 910.0}  # distinct and not harmonics of each other
 

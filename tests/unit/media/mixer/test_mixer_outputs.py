@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 from mixer_testkit import Receiver, Sender, run_ticks
+from tests.support.clock import FakeClock
 
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 
 @pytest.mark.parametrize(

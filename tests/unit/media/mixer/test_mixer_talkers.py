@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mixer_testkit import Receiver, Sender, band_db, run_ticks
+from tests.support.clock import FakeClock
 
 from snapconf.media.mixer import Mixer, MixerConfig
-from snapconf.testing import FakeClock
 
 
 def bridge(

@@ -1,4 +1,4 @@
-"""A fake :class:`snapconf.clock.Clock` for deterministic tests."""
+"""A fake :class:`snapconf.clock.Clock` for deterministic tests and benchmarks."""
 
 from __future__ import annotations
 
