@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
-from snapconf.conference.admission import AdmissionPolicy, JoinRequest, OpenAdmission
+from snapconf.conference.admission import KINDS, AdmissionPolicy, JoinRequest, OpenAdmission
 from snapconf.conference.conference import Conference, SfuConfig
 from snapconf.conference.participant import Participant, ParticipantListener
 from snapconf.errors import RoomFull
@@ -73,6 +73,8 @@ class Conferences:
         too (a face's own caps, or a requester that went away during the admission). On any
         failure nothing is left behind: no participant, and no room nobody is in.
         """
+        if request.kind not in KINDS:
+            raise ValueError(f"request.kind {request.kind!r} is not one of {', '.join(KINDS)}")
         grant = await self.admission.admit(request)
         conference = self.get_or_create(request.room)
         try:

@@ -104,3 +104,11 @@ async def test_a_claim_that_refuses_leaves_nobody_behind() -> None:
     with pytest.raises(RuntimeError):
         await conferences.join(JoinRequest("salle", "a"), Listener(), claim=claim)
     assert conferences.get("salle") is None
+
+
+async def test_a_request_of_an_unknown_kind_is_refused_before_the_policy_is_asked() -> None:
+    policy = Policy(Grant())
+    conferences = _conferences(policy)
+    with pytest.raises(ValueError, match=r"request\.kind"):
+        await conferences.join(JoinRequest("salle", "a", kind="robot"), Listener())
+    assert policy.requests == [] and len(conferences) == 0
