@@ -105,7 +105,7 @@ class Server:
                 ChainedDirectory(
                     StaticConferenceDirectory(config.sip.static_conferences), self.directory
                 ),
-                PhoneBridge(self.conferences, limit=self.directory.max_participants),
+                PhoneBridge(self.conferences),
                 clock,
             )
         self.metrics = metrics.Registry(

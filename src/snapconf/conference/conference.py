@@ -16,8 +16,10 @@ from typing import Any
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.participant import MIX_KEY, Participant, Track
+from snapconf.conference.phone import drop_packet, mix_ptime, phone_producer
 from snapconf.errors import RoomFull, TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
+from snapconf.media.plain_transport import PlainTransport
 from snapconf.media.router import Codec, Producer, Router
 from snapconf.media.sdp import (
     PAYLOAD_TYPE_CAPACITY,
@@ -321,6 +323,38 @@ class Conference:
             transport.producers_by_ssrc[published.ssrc] = producer
         transport.producers_by_mid[published.mid] = producer
         return self.add_track(participant, producer)
+
+    def add_phone(
+        self,
+        participant: Participant,
+        transport: PlainTransport,
+        *,
+        codec: str,
+        payload_type: int,
+        clock_rate: int,
+        ptime_ms: int,
+    ) -> Producer:
+        """Give a joined phone participant its audio: a producer and a mix output.
+
+        The producer is fed by ``transport`` (each packet parsed once, by the transport) and
+        is forwarded and mixed like any audio track; the phone hears the mix minus itself in
+        ``codec`` at ``ptime_ms`` (20 if the mixer cannot make that packet time for the
+        codec), sent through :meth:`PlainTransport.send_mix`. :meth:`leave` undoes both.
+        """
+        producer = phone_producer(participant.id, codec, payload_type, clock_rate, self.clock)
+        self.add_track(participant, producer)
+        self.ensure_audio().mixer.add_output(
+            participant.id,
+            codec,
+            payload_type,
+            transport.ssrc,
+            drop_packet,
+            own_input_id=producer.id,
+            ptime_ms=mix_ptime(codec, ptime_ms),
+            sink=transport,
+        )
+        transport.receiver = producer
+        return producer
 
     def add_track(self, participant: Participant, producer: Producer) -> Track:
         """Make a producer one of the participant's tracks: mixed, forwarded, announced."""

@@ -1,8 +1,8 @@
-"""snapconf.dialin: the SIP dial-in gateway (issue 4).
+"""snapconf.dialin: the SIP dial-in gateway.
 
 An asyncio SIP user agent server of our own (RFC 3261 over UDP, TCP and optionally TLS), a
-French IVR asking for the conference PIN (RFC 4733 or SIP INFO digits) and the phone leg that
-joins the audio bridge. The lead wires it in ``snapconf serve``::
+French IVR asking for the conference PIN (RFC 4733 or SIP INFO digits) and the call's plain
+RTP transport, which joins the conference's audio. ``snapconf serve`` wires it::
 
     gateway = SipGateway(SipConfig(...), directory, bridge, clock)
     await gateway.start()
@@ -11,11 +11,17 @@ joins the audio bridge. The lead wires it in ``snapconf serve``::
 
 ``directory`` is a :class:`ConferenceDirectory` (PIN -> conference; the scheduling issue
 implements it, :class:`StaticConferenceDirectory` serves the config meanwhile) and ``bridge`` a
-:class:`ConferenceBridge` (joins a call to the conference's mixer, returning a
-:class:`PhoneLeg`).
+:class:`ConferenceBridge` (joins a call's :class:`PhoneMedia` to the conference, returning a
+:class:`ConferenceLeg`).
 """
 
-from snapconf.dialin.bridge import ConferenceBridge, ConferenceFull, PhoneLeg, mask_number
+from snapconf.dialin.bridge import (
+    ConferenceBridge,
+    ConferenceFull,
+    ConferenceLeg,
+    PhoneMedia,
+    mask_number,
+)
 from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import (
     ConferenceDirectory,
@@ -31,9 +37,10 @@ __all__ = [
     "ConferenceDirectory",
     "ConferenceEntry",
     "ConferenceFull",
+    "ConferenceLeg",
     "ConferenceState",
     "Limits",
-    "PhoneLeg",
+    "PhoneMedia",
     "SipConfig",
     "SipGateway",
     "SipParseError",

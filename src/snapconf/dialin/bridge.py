@@ -1,38 +1,57 @@
-"""The seam between a phone call and the conference's audio bridge.
+"""The seam between a phone call and the conference it joins.
 
-The lead implements :class:`ConferenceBridge` with the real Conference and Mixer: a joined call
-becomes a Participant whose audio enters the mixer and who hears the mix of the others. The
-gateway only moves RTP: what the phone sends goes to :meth:`PhoneLeg.receive_rtp`, what the
-bridge wants the phone to hear comes back through ``send_rtp`` (whole RTP packets, which the
-gateway re-stamps with the call's own SSRC, sequence and timestamps).
+The server implements :class:`ConferenceBridge` with the real conference
+(:class:`snapconf.dialin.conference_bridge.PhoneBridge`): a joined call becomes a participant
+whose audio enters the mixer and reaches browsers, and who hears the mix of the others. The
+call owns its :class:`~snapconf.media.plain_transport.PlainTransport` and hands it over in a
+:class:`PhoneMedia`: the conference sets the transport's receiver (the caller's producer) and
+sends the mix through :meth:`~snapconf.media.plain_transport.PlainTransport.send_mix`, which
+stamps it into the call's own RTP stream. The gateway moves no RTP itself.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ConferenceBridge", "ConferenceFull", "PhoneLeg", "mask_number"]
+from snapconf.media.plain_transport import PlainTransport
+
+__all__ = [
+    "ConferenceBridge",
+    "ConferenceFull",
+    "ConferenceLeg",
+    "JoinRefused",
+    "PhoneMedia",
+    "mask_number",
+]
 
 
-class ConferenceFull(Exception):
-    """Raised by :meth:`ConferenceBridge.join_phone` when the conference cannot take a caller."""
+class JoinRefused(Exception):
+    """Raised by :meth:`ConferenceBridge.join_phone` when the caller may not join."""
 
 
-class PhoneLeg(Protocol):
+class ConferenceFull(JoinRefused):
+    """The conference has its maximum number of participants."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneMedia:
+    """A call's audio as negotiated in SDP, and the transport that carries it."""
+
+    transport: PlainTransport
+    #: a :mod:`snapconf.media.codecs` name (``opus``, ``G722``, ``PCMA``, ``PCMU``)
+    codec: str
+    payload_type: int
+    #: the codec's RTP clock rate
+    clock_rate: int
+    #: the packet time the phone hears (what the SDP settled, see ``Call.ptime``)
+    ptime_ms: int
+
+
+class ConferenceLeg(Protocol):
     """One phone caller inside a conference."""
-
-    def receive_rtp(
-        self,
-        payload_type: int,
-        seq: int,
-        timestamp: int,
-        payload: bytes,
-        audio_level: int | None,
-    ) -> None:
-        """An audio packet from the phone (synchronous, called from ``datagram_received``)."""
-        ...
 
     def set_muted(self, muted: bool) -> None:
         """Stop (or resume) sending this caller's audio to the others."""
@@ -61,19 +80,14 @@ class ConferenceBridge(Protocol):
         conference_id: str,
         caller_display: str,
         masked_number: str,
-        codec: str,
-        payload_type: int,
-        clock_rate: int,
-        send_rtp: Callable[[bytes], None],
+        media: PhoneMedia,
         on_end: Callable[[str], None],
-    ) -> PhoneLeg:
-        """Add a phone participant.
+    ) -> ConferenceLeg:
+        """Add a phone participant whose audio comes and goes through ``media.transport``.
 
-        ``codec`` is a :mod:`snapconf.media.codecs` name (``opus``, ``G722``, ``PCMA``,
-        ``PCMU``) with its negotiated ``payload_type`` and RTP ``clock_rate``. ``send_rtp``
-        sends one RTP packet to the phone (synchronous, never blocks). ``on_end(reason)`` is
-        how the bridge ends the call (conference ended, caller kicked): the gateway sends BYE
-        and closes the leg. Raises :class:`ConferenceFull` if the caller cannot join.
+        ``on_end(reason)`` is how the bridge ends the call (conference ended, caller
+        kicked): the gateway sends BYE and closes the leg. Raises :class:`ConferenceFull`
+        if the conference is full, :class:`JoinRefused` if the caller may not join.
         """
         ...
 

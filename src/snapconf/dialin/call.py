@@ -18,8 +18,16 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
-from snapconf.dialin.bridge import ConferenceFull, PhoneLeg, mask_number
+from snapconf.conference.phone import mix_ptime
+from snapconf.dialin.bridge import (
+    ConferenceFull,
+    ConferenceLeg,
+    JoinRefused,
+    PhoneMedia,
+    mask_number,
+)
 from snapconf.dialin.directory import ConferenceState
+from snapconf.dialin.dtmf import DtmfReceiver, parse_dtmf_relay
 from snapconf.dialin.message import (
     Headers,
     NameAddr,
@@ -33,7 +41,6 @@ from snapconf.dialin.message import (
 )
 from snapconf.dialin.prompts import count_prompts
 from snapconf.dialin.protection import GLOBAL
-from snapconf.dialin.rtp import RtpSession, parse_dtmf_relay
 from snapconf.dialin.sdp import (
     Negotiated,
     SdpError,
@@ -44,6 +51,7 @@ from snapconf.dialin.sdp import (
     parse_sdp,
 )
 from snapconf.dialin.transport import Source
+from snapconf.media.plain_transport import PlainTransport
 
 if TYPE_CHECKING:
     from snapconf.dialin.gateway import SipGateway, _ServerTransaction
@@ -152,8 +160,9 @@ class Call:
         self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
         self.sdp_session_id = random.randint(1, 2**31)
         self.sdp_version = 1
-        self.rtp: RtpSession | None = None
-        self.leg: PhoneLeg | None = None
+        self.rtp: PlainTransport | None = None
+        self.dtmf = DtmfReceiver(self.on_digit)
+        self.leg: ConferenceLeg | None = None
         self.conference_id: str | None = None
         self.muted = False
         self.prompt_playing = False
@@ -213,17 +222,30 @@ class Call:
     async def open_media(self) -> None:
         n = self.negotiated
         known = self.offer is not None
-        self.rtp = RtpSession(
+        self.rtp = PlainTransport(
             clock=self.clock,
             clock_rate=n.codec.clock_rate,
             audio_pt=n.payload_type,
             dtmf_pt=n.dtmf_payload_type,
             remote=(n.remote_host, n.remote_port) if known else None,
             remote_rtcp=(n.remote_host, n.remote_rtcp_port) if known else None,
-            on_audio=self._on_audio,
-            on_digit=self.on_digit,
+            on_dtmf=self.dtmf.receive,
         )
+        self._hold_output()
         await self.rtp.open(self.gw.rtp_host, self.gw.ports)
+
+    @property
+    def ptime(self) -> int:
+        """The packet time the phone hears, prompts and mix alike: the caller's ``a=ptime``
+        (RFC 4566 section 6: what it would like to receive) when we can make it for the
+        codec, else ``sip.ptime`` (which our SDP announces), else 20 ms."""
+        n = self.negotiated
+        return mix_ptime(n.codec.name, n.remote_ptime, self.config.ptime)
+
+    def _hold_output(self) -> None:
+        """The mix reaches the phone unless a prompt plays or the SDP says not to send."""
+        if self.rtp is not None:
+            self.rtp.output_held = self.prompt_playing or not self.send_media
 
     def answer_sdp(self) -> bytes:
         """Our SDP for a 2xx: the answer to the offer, or our own offer if there was none."""
@@ -363,6 +385,7 @@ class Call:
         self.offer, self.negotiated = answer, negotiated
         self.on_hold = negotiated.on_hold
         self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+        self._hold_output()
         if self.rtp is not None:
             self.rtp.set_format(
                 negotiated.codec.clock_rate, negotiated.payload_type, negotiated.dtmf_payload_type
@@ -464,6 +487,7 @@ class Call:
             self.offer, self.negotiated = offer, negotiated
             self.on_hold = negotiated.on_hold
             self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+            self._hold_output()
             if self.rtp is not None:
                 self.rtp.update_remote(negotiated.remote_host, negotiated.remote_port,
                                        negotiated.remote_rtcp_port)
@@ -491,16 +515,6 @@ class Call:
 
     # -- media -----------------------------------------------------------------------------
 
-    def _on_audio(self, pt: int, seq: int, ts: int, payload: bytes) -> None:
-        leg = self.leg
-        if leg is not None:
-            leg.receive_rtp(pt, seq, ts, payload, None)
-
-    def _bridge_send(self, packet: bytes) -> None:
-        if self.prompt_playing or not self.send_media or self.rtp is None:
-            return
-        self.rtp.forward(packet)
-
     def on_digit(self, digit: str) -> None:
         self.gw.stats["dtmf_digits"] += 1
         self.digits.put_nowait(digit)
@@ -512,9 +526,10 @@ class Call:
         if rtp is None:
             return True
         codec = self.negotiated.codec
-        ptime = self.config.ptime
+        ptime = self.ptime
         samples = codec.clock_rate * ptime // 1000
         self.prompt_playing = True
+        self._hold_output()
         try:
             deadline = self.clock.now()
             for name in names:
@@ -535,6 +550,7 @@ class Call:
                     await self.clock.sleep_until(deadline)
         finally:
             self.prompt_playing = False
+            self._hold_output()
         return True
 
     async def _next_digit(self, timeout: float) -> str | None:
@@ -662,20 +678,19 @@ class Call:
 
     async def _join(self, conference_id: str) -> None:
         n = self.negotiated
+        assert self.rtp is not None
+        media = PhoneMedia(self.rtp, n.codec.name, n.payload_type, n.codec.clock_rate, self.ptime)
         try:
             leg = await self.gw.bridge.join_phone(
                 conference_id,
                 self.caller_display,
                 mask_number(self.caller_number),
-                n.codec.name,
-                n.payload_type,
-                n.codec.clock_rate,
-                self._bridge_send,
+                media,
                 self._on_bridge_end,
             )
-        except ConferenceFull:
+        except JoinRefused as exc:
             await self.play(["unavailable"])
-            self.hangup("conference full")
+            self.hangup("conference full" if isinstance(exc, ConferenceFull) else "refused")
             return
         if self.ended:
             leg.close()

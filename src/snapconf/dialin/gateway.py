@@ -48,9 +48,9 @@ from snapconf.dialin.message import (
 )
 from snapconf.dialin.prompts import PromptLibrary
 from snapconf.dialin.protection import Allowlist, LogThrottle, PinFailures, PinGuard, RateLimiter
-from snapconf.dialin.rtp import PortAllocator
 from snapconf.dialin.sdp import SdpError, negotiate, parse_sdp, provisional
 from snapconf.dialin.transport import Source, TcpConnection, TcpListener, UdpListener
+from snapconf.media.plain_transport import PortAllocator
 
 __all__ = ["SipGateway"]
 

@@ -16,7 +16,9 @@ ONE_BYTE_PROFILE = 0xBEDE
 TWO_BYTE_PROFILE_MASK = 0xFFF0
 TWO_BYTE_PROFILE = 0x1000
 
-_FIXED = struct.Struct("!BBHII")
+FIXED_HEADER = struct.Struct("!BBHII")
+"""V=2 P X CC | M PT | sequence number | timestamp | SSRC (RFC 3550 §5.1)."""
+_FIXED = FIXED_HEADER
 _EXT_HEADER = struct.Struct("!HH")
 
 

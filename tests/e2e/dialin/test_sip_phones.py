@@ -24,11 +24,11 @@ from typing import BinaryIO
 
 import numpy as np
 import pytest
+from tests.support.dialin import MixerBridge
 
 from snapconf.dialin.config import SipConfig
 from snapconf.dialin.directory import StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
-from snapconf.dialin.testing import MixerBridge
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +84,13 @@ def band_db(pcm: np.ndarray, rate: int, freq: float) -> float:
 class Baresip:
     """One baresip process with its own config directory, driven over ctrl_tcp."""
 
-    def __init__(self, workdir: Path, name: str, tone_hz: float) -> None:
+    def __init__(self, workdir: Path, name: str, tone_hz: float, ptime: int | None = None) -> None:
         self.dir = workdir / name
         self.dir.mkdir()
         self.name = name
         self.tone_hz = tone_hz
+        #: the packet time baresip sends and asks for (its a=ptime), if not its default
+        self.ptime = ptime
         self.ctrl_port = free_port(socket.SOCK_STREAM)
         self.proc: asyncio.subprocess.Process | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -113,8 +115,9 @@ class Baresip:
             "net_prefer_ipv6 no\n"
             f"rtp_ports {low}-{high}\n"
         )
+        ptime = f";ptime={self.ptime}" if self.ptime else ""
         (self.dir / "accounts").write_text(
-            f"<sip:{self.name}@127.0.0.1>;regint=0;audio_codecs=PCMU,telephone-event\n"
+            f"<sip:{self.name}@127.0.0.1>;regint=0;audio_codecs=PCMU,telephone-event{ptime}\n"
         )
         self.log = (self.dir / "baresip.log").open("wb")
         self.proc = await asyncio.create_subprocess_exec(

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.dialin import EchoBridge
 
 from snapconf.dialin.config import SipConfig
 from snapconf.dialin.directory import StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
-from snapconf.dialin.testing import EchoBridge
 
 pytestmark = pytest.mark.e2e
 

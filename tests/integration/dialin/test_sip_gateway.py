@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.support.clock import FakeClock
+from tests.support.dialin import EchoBridge, TestPhone, dominant_frequency
 
 from snapconf.clock import SYSTEM_CLOCK
 from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
 from snapconf.dialin.message import SipRequest, SipResponse, parse_message
-from snapconf.dialin.testing import EchoBridge, TestPhone, dominant_frequency
 from snapconf.media.codecs import get_codec
 
 PIN = "1234"
@@ -151,12 +151,12 @@ async def test_pin_join_echo_and_hangup_leaves_nothing(make_gateway: GatewayFact
 
 
 def p_payloads(p: TestPhone) -> list[bytes]:
-    from snapconf.dialin.rtp import parse_rtp_header
+    from snapconf.rtp.packet import parse_rtp_header
 
     out = []
     for data in p.rtp_packets:
         h = parse_rtp_header(data)
-        out.append(data[h.payload_offset : h.payload_end])
+        out.append(data[h.payload_offset : len(data) - h.padding_length])
     return out
 
 

@@ -9,13 +9,13 @@ import random
 import socket
 
 import numpy as np
+from tests.support.dialin import MixerBridge, TestPhone
 
 from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import StaticConferenceDirectory
 from snapconf.dialin.gateway import SipGateway
-from snapconf.dialin.rtp import parse_rtp_header
-from snapconf.dialin.testing import MixerBridge, TestPhone
 from snapconf.media.codecs import get_codec
+from snapconf.rtp.packet import parse_rtp_header
 
 
 def band_power(pcm: np.ndarray, rate: int, freq: float) -> float:
@@ -44,7 +44,7 @@ def heard(phone: TestPhone, codec: str, last: int) -> np.ndarray:
     frames = []
     for data in phone.rtp_packets[-last:]:
         h = parse_rtp_header(data)
-        frames.append(dec.decode(data[h.payload_offset : h.payload_end], spec.frame_samples(20)))
+        frames.append(dec.decode(data[h.payload_offset : len(data) - h.padding_length], spec.frame_samples(20)))
     return np.concatenate(frames)
 
 

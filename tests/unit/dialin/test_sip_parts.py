@@ -3,7 +3,6 @@ number masking, prompts and session timers."""
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from snapconf.dialin.bridge import mask_number
 from snapconf.dialin.call import SessionTimer
 from snapconf.dialin.config import SipConfig, SipTimers
 from snapconf.dialin.directory import ConferenceState, StaticConferenceDirectory
+from snapconf.dialin.dtmf import DtmfReceiver, parse_dtmf_relay
 from snapconf.dialin.message import SipRequest, parse_message
 from snapconf.dialin.prompts import PROMPT_NAMES, PromptLibrary, count_prompts
 from snapconf.dialin.protection import (
@@ -25,16 +25,9 @@ from snapconf.dialin.protection import (
     TokenBucket,
     source_key,
 )
-from snapconf.dialin.rtp import (
-    DtmfReceiver,
-    PortAllocator,
-    RtpSession,
-    parse_dtmf_relay,
-    parse_rtp_header,
-)
 from snapconf.dialin.sdp import SdpError, build_answer, negotiate, parse_sdp
 from snapconf.media.codecs import get_codec
-from snapconf.testing import FakeClock
+from snapconf.rtp.packet import parse_rtp_header
 
 OFFER = b"""v=0\r
 o=phone 1 1 IN IP4 192.0.2.10\r
@@ -107,22 +100,6 @@ def rtp(pt: int, seq: int, ts: int, payload: bytes, marker: bool = False) -> byt
     return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq, ts, 1) + payload
 
 
-def test_rtp_header_parse_and_errors() -> None:
-    h = parse_rtp_header(rtp(0, 7, 160, b"abc", True))
-    assert (h.marker, h.payload_type, h.seq, h.timestamp, h.payload_offset) == (True, 0, 7, 160,
-                                                                                12)
-    ext = struct.pack("!BBHII", 0x90, 0, 1, 2, 3) + struct.pack("!HH", 0xBEDE, 1) + b"\x10\x7f\0\0"
-    assert parse_rtp_header(ext + b"pp").payload_offset == 20
-    padded = struct.pack("!BBHII", 0xA0, 0, 1, 2, 3) + b"data" + b"\x00\x02"
-    assert parse_rtp_header(padded).payload_end == 16
-    for bad, msg in [(b"\x80\x00", "RTP packet is shorter than 12 bytes"),
-                     (b"\x40" + b"\x00" * 11, "RTP version is not 2"),
-                     (b"\x90" + b"\x00" * 11, "RTP extension header is truncated")]:
-        with pytest.raises(ValueError) as exc:
-            parse_rtp_header(bad)
-        assert str(exc.value) == msg
-
-
 def read_pcap(path: Path) -> list[bytes]:
     """UDP payloads of a classic pcap (Ethernet, IPv4) file."""
     data = path.read_bytes()
@@ -150,7 +127,7 @@ def test_dtmf_from_sipp_captures_deduplicated() -> None:
     for name in sequence:
         for packet in read_pcap(SIPP_PCAPS / f"dtmf_2833_{name}.pcap"):
             h = parse_rtp_header(packet)
-            rx.receive(h.marker, h.timestamp, packet[h.payload_offset : h.payload_end])
+            rx.receive(h.marker, h.timestamp, packet[h.payload_offset : len(packet) - h.padding_length])
     assert digits == ["1", "1", "2", "#", "*", "0"]
 
 
@@ -186,69 +163,6 @@ def test_dtmf_relay_bodies() -> None:
     assert parse_dtmf_relay(b"signal=11\r\n") == "#"
     assert parse_dtmf_relay(b"Duration=160") is None
     assert parse_dtmf_relay(b"\xff") is None
-
-
-def test_port_allocator_round_robin_and_release() -> None:
-    a = PortAllocator(20001, 20009)
-    assert a.candidates() == [20002, 20004, 20006, 20008]
-    a.take(20002)
-    assert a.candidates()[0] == 20004
-    a.take(20004)
-    a.release(20002)
-    assert a.candidates() == [20006, 20008, 20002]
-
-
-async def test_rtp_session_latches_and_sends_rtcp_with_fake_clock() -> None:
-    clock = FakeClock()
-    loop = asyncio.get_running_loop()
-    got: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
-
-    class Peer(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            got.put_nowait((data, addr))
-
-    peer, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    rtcp_peer, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    audio: list[tuple[int, int, int, bytes]] = []
-    digits: list[str] = []
-    session = RtpSession(
-        clock=clock, clock_rate=8000, audio_pt=0, dtmf_pt=101,
-        remote=("127.0.0.1", 9), remote_rtcp=("127.0.0.1", 9),  # SDP says: port 9 (wrong)
-        on_audio=lambda *a: audio.append(a), on_digit=digits.append,
-    )
-    low = 40000 + (hash(id(session)) % 1000) * 2
-    port = await session.open("127.0.0.1", PortAllocator(low, low + 200))
-    try:
-        peer.sendto(rtp(0, 1, 160, b"\xff" * 160), ("127.0.0.1", port))
-        peer.sendto(rtp(101, 2, 320, bytes([1, 0x8A, 0, 160])), ("127.0.0.1", port))
-        peer.sendto(rtp(101, 3, 320, bytes([1, 0x8A, 0, 160])), ("127.0.0.1", port))
-        peer.sendto(rtp(13, 4, 480, b"\x00"), ("127.0.0.1", port))
-        peer.sendto(b"\x00junk", ("127.0.0.1", port))
-        while session.stats.packets_in < 4 or session.stats.dropped_malformed < 1:
-            await asyncio.sleep(0.01)
-        assert audio == [(0, 1, 160, b"\xff" * 160)]
-        assert digits == ["1"]
-        # symmetric RTP: we answer where the packets came from, not to the SDP address
-        assert session.latched and session.remote == peer.get_extra_info("sockname")
-        session.send(b"\x01" * 160, 160)
-        data, _ = await asyncio.wait_for(got.get(), 2)
-        h = parse_rtp_header(data)
-        assert (h.payload_type, h.ssrc, h.marker) == (0, session.ssrc, True)
-        # RTCP goes to the port the peer's RTCP came from, every interval of the fake clock
-        rtcp_peer.sendto(b"\x81\xc9\x00\x01\x00\x00\x00\x01", ("127.0.0.1", port + 1))
-        while session.stats.rtcp_in < 1:
-            await asyncio.sleep(0.01)
-        await clock.advance(5.0)
-        data, addr = await asyncio.wait_for(got.get(), 2)
-        assert addr == ("127.0.0.1", port + 1)
-        assert data[1] == 200  # a sender report, then an SDES
-        assert struct.unpack_from("!I", data, 4)[0] == session.ssrc
-        assert data[0] & 0x1F == 1  # one report block about the phone
-    finally:
-        session.close()
-        session.close()
-        peer.close()
-        rtcp_peer.close()
 
 
 def test_token_bucket_and_rate_limiter() -> None:

@@ -1,8 +1,10 @@
-"""The audio bridge (issue 3): a mixer of the K loudest inputs, encoded once per format.
+"""The audio bridge: a mixer of the K loudest inputs, encoded once per format.
 
 It depends on nothing of the SFU or the SIP gateway: the conference feeds
 :meth:`MixerInput.push` from its producers (or :meth:`MixerInput.push_rtp` with whole RTP
-packets), and gives each listener a ``send(rtp_packet)`` callable.
+packets, parsed by :mod:`snapconf.rtp.packet`), and gives each listener a ``send(rtp_packet)``
+callable, or a :class:`PayloadSink` that stamps the payloads into a stream of its own (a
+phone's plain RTP transport).
 
 >>> mixer = Mixer(MixerConfig(), clock)                        # doctest: +SKIP
 >>> phone = mixer.add_input("alice", "PCMA", 8000, 8)          # doctest: +SKIP
@@ -14,9 +16,8 @@ See :mod:`snapconf.media.mixer.engine` for the tick, talker selection and encodi
 """
 
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
-from snapconf.media.mixer.engine import Mixer, MixerOutput
+from snapconf.media.mixer.engine import Mixer, MixerOutput, PayloadSink
 from snapconf.media.mixer.input import SILENCE_DB, MixerInput
-from snapconf.media.mixer.rtp import AudioPacket, pack_header, parse_audio_packet
 from snapconf.media.mixer.stats import MixerStats
 
 __all__ = [
@@ -24,12 +25,10 @@ __all__ = [
     "MIX_RATE",
     "SILENCE_DB",
     "TICK_MS",
-    "AudioPacket",
     "Mixer",
     "MixerConfig",
     "MixerInput",
     "MixerOutput",
     "MixerStats",
-    "pack_header",
-    "parse_audio_packet",
+    "PayloadSink",
 ]

@@ -49,6 +49,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,8 +59,8 @@ from snapconf.media.codecs import AudioCodecSpec, AudioEncoder, OpusEncoder, Res
 from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
 from snapconf.media.mixer.input import SILENCE_DB, MixerInput
-from snapconf.media.mixer.rtp import HEADER
 from snapconf.media.mixer.stats import MixerStats
+from snapconf.rtp.packet import FIXED_HEADER as HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,20 @@ FormatKey = tuple[str, int]
 """(codec name, ptime in ms)."""
 StreamKey = tuple[str | None, FormatKey]
 """(talker input id, or None for the shared mix; format)."""
+
+#: packet times an output may use (30 ms: not for Opus, whose frames are 20, 40 or 60 ms)
+PTIMES = (20, 30, 40, 60)
+
+
+class PayloadSink(Protocol):
+    """A listener that stamps payloads into an RTP stream of its own (a plain transport).
+
+    ``send_mix(payload, samples, marker)``: one packet covering ``samples`` RTP clock ticks;
+    ``marker`` starts a talkspurt (RFC 3551 §4.1). The sink owns SSRC, sequence numbers and
+    timestamps, so what it sends between the mix's packets (a prompt) stays in one stream.
+    """
+
+    def send_mix(self, payload: bytes, samples: int, marker: bool) -> None: ...
 
 
 class MixerOutput:
@@ -91,6 +106,7 @@ class MixerOutput:
         "ptime_ms",
         "send",
         "silent_when_idle",
+        "sink",
         "ssrc",
         "ts_step",
     )
@@ -105,8 +121,11 @@ class MixerOutput:
         own_input_id: str | None,
         ptime_ms: int,
         silent_when_idle: bool = False,
+        sink: PayloadSink | None = None,
     ) -> None:
         self.listener_id = listener_id
+        #: when set, payloads go to it rather than to ``send`` as whole packets
+        self.sink = sink
         #: this listener takes silence as no packets (see the module documentation)
         self.silent_when_idle = silent_when_idle
         self.codec = spec.name
@@ -144,10 +163,15 @@ class MixerOutput:
             return 0
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
-        b1 = self.payload_type | 0x80 if self._gap else self.payload_type
+        gap = self._gap
         self._gap = False
         try:
-            self.send(HEADER.pack(0x80, b1, seq, ts, self.ssrc) + payload)
+            sink = self.sink
+            if sink is not None:
+                sink.send_mix(payload, self.ts_step, gap)
+            else:
+                b1 = self.payload_type | 0x80 if gap else self.payload_type
+                self.send(HEADER.pack(0x80, b1, seq, ts, self.ssrc) + payload)
         except Exception:  # one listener's failure never stops the others
             self.errors += 1
             if self.errors == 1:
@@ -168,7 +192,8 @@ class _Stream:
     __slots__ = (
         "_acc",
         "_acc_len",
-        "_frames",
+        "_frame",
+        "_packet",
         "dtx",
         "encoder",
         "outputs",
@@ -191,8 +216,12 @@ class _Stream:
             self.dtx = False
         rate = spec.sample_rate
         self.resampler = Resampler(MIX_RATE, rate) if rate != MIX_RATE else None
-        self._frames = ptime_ms // TICK_MS
-        self._acc: NDArray[np.int16] = np.zeros(rate * ptime_ms // 1000, np.int16)
+        #: samples per 20 ms tick and per packet, in the codec's rate
+        self._frame = rate * TICK_MS // 1000
+        self._packet = rate * ptime_ms // 1000
+        # room for a packet plus one tick: a 30 ms packet is complete after 40 ms of a
+        # 20 ms tick, and the 10 ms left over start the next one
+        self._acc: NDArray[np.int16] = np.zeros(self._packet + self._frame, np.int16)
         self._acc_len = 0
         self.outputs: list[MixerOutput] = []
         #: every listener of this stream takes silence as no packets
@@ -203,18 +232,17 @@ class _Stream:
 
         An empty payload means "a packet's worth of time passed, send nothing" (DTX).
         """
-        n = len(self._acc) // self._frames
+        n = self._frame
         dst = self._acc[self._acc_len : self._acc_len + n]
         if self.resampler is None:
             dst[:] = pcm48
         else:
             self.resampler.process_into(pcm48, dst)
-        self._acc_len += n
-        if self._acc_len < len(self._acc):
+        if not self._complete(n):
             return None
-        self._acc_len = 0
         stats.encodes += 1
-        payload = self.encoder.encode(self._acc)
+        payload = self.encoder.encode(self._acc[: self._packet])
+        self._carry()
         if self.dtx and len(payload) <= DTX_MAX_PAYLOAD:
             stats.dtx_suppressed += 1
             return b""
@@ -222,14 +250,24 @@ class _Stream:
 
     def feed_silence(self, stats: MixerStats) -> bytes | None:
         """One 20 ms frame of silence, not encoded: ``b""`` when a packet's time is up."""
-        n = len(self._acc) // self._frames
+        n = self._frame
         self._acc[self._acc_len : self._acc_len + n] = 0
-        self._acc_len += n
         stats.idle_frames += 1
-        if self._acc_len < len(self._acc):
+        if not self._complete(n):
             return None
-        self._acc_len = 0
+        self._carry()
         return b""
+
+    def _complete(self, added: int) -> bool:
+        self._acc_len += added
+        return self._acc_len >= self._packet
+
+    def _carry(self) -> None:
+        """Keep what is beyond the packet just made as the start of the next one."""
+        extra = self._acc_len - self._packet
+        if extra:
+            self._acc[:extra] = self._acc[self._packet : self._acc_len]
+        self._acc_len = extra
 
     def copy_progress(self, other: _Stream) -> None:
         """Start mid-packet from another stream's accumulated frames (same format)."""
@@ -333,12 +371,15 @@ class Mixer:
         ptime_ms: int = 20,
         *,
         silent_when_idle: bool = False,
+        sink: PayloadSink | None = None,
     ) -> MixerOutput:
-        """A listener: ``send(rtp_packet)`` is called with each packet (synchronously).
+        """A listener: ``send(rtp_packet)`` is called with each packet (synchronously), or
+        ``sink.send_mix(payload, samples, marker)`` when a sink is given.
 
         ``own_input_id`` is the listener's own input, subtracted from what it hears while it
-        is a talker. ``ptime_ms`` must be 20, 40 or 60. ``silent_when_idle``: the listener
-        gets no packets (rather than encoded silence) while nobody speaks.
+        is a talker. ``ptime_ms`` must be 20, 30 (not for Opus), 40 or 60.
+        ``silent_when_idle``: the listener gets no packets (rather than encoded silence)
+        while nobody speaks.
         """
         if self._closed:
             raise ValueError("mixer is closed")
@@ -351,10 +392,20 @@ class Mixer:
             raise ValueError(f"payload_type must be within 0..127, got {payload_type!r}")
         if not isinstance(ssrc, int) or not 0 <= ssrc <= 0xFFFFFFFF:
             raise ValueError(f"ssrc must be a 32-bit unsigned integer, got {ssrc!r}")
-        if ptime_ms not in (20, 40, 60):
-            raise ValueError(f"ptime_ms must be 20, 40 or 60, got {ptime_ms!r}")
+        if ptime_ms not in PTIMES or (ptime_ms == 30 and spec.name == "opus"):
+            raise ValueError(
+                f"ptime_ms must be 20, 30 (not for opus), 40 or 60, got {ptime_ms!r}"
+            )
         out = MixerOutput(
-            listener_id, spec, payload_type, ssrc, send, own_input_id, ptime_ms, silent_when_idle
+            listener_id,
+            spec,
+            payload_type,
+            ssrc,
+            send,
+            own_input_id,
+            ptime_ms,
+            silent_when_idle,
+            sink,
         )
         self._outputs[listener_id] = out
         self._plan_dirty = True

@@ -53,8 +53,8 @@ from snapconf.media.codecs import AudioCodecSpec, Resampler
 from snapconf.media.codecs.g711 import mean_square, quiet_codes
 from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
-from snapconf.media.mixer.rtp import parse_audio_packet
 from snapconf.media.mixer.stats import MixerStats
+from snapconf.rtp.packet import parse_rtp_header
 
 SILENCE_DB = -127.0
 """RFC 6464 §3: the lowest level, -127 dBov, is silence."""
@@ -295,17 +295,26 @@ class MixerInput:
             self._min_margin = margin
 
     def push_rtp(self, packet: bytes, audio_level_id: int | None = None) -> None:
-        """Parse a whole RTP packet (RFC 3550 §5.1) and :meth:`push` it.
+        """Parse a whole RTP packet (RFC 3550 §5.1, with :mod:`snapconf.rtp.packet`) and
+        :meth:`push` it; ``audio_level_id`` is the RFC 8285 id of its RFC 6464 level.
 
         Malformed packets are counted (``dropped_malformed``) and skipped.
         """
         try:
-            p = parse_audio_packet(packet, audio_level_id)
+            h = parse_rtp_header(packet)
         except ValueError:
             self._stats.packets_in += 1
             self._stats.dropped_malformed += 1
             return
-        self.push(p.seq, p.timestamp, p.payload_type, p.payload, p.audio_level, p.marker)
+        level = h.extensions.get(audio_level_id) if audio_level_id is not None else None
+        self.push(
+            h.sequence_number,
+            h.timestamp,
+            h.payload_type,
+            packet[h.payload_offset : len(packet) - h.padding_length],
+            level[0] & 0x7F if level else None,
+            h.marker,
+        )
 
     def _restart(self, ts: int) -> None:
         self._started = True

@@ -6,9 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-from mixer_testkit import Receiver, Sender, run_ticks
+from mixer_testkit import Receiver, Sender, band_db, run_ticks
 from tests.support.clock import FakeClock
 
+from snapconf.media.codecs.g711 import alaw_decode
 from snapconf.media.mixer import Mixer, MixerConfig
 
 
@@ -55,6 +56,42 @@ def test_ptime_40() -> None:
     assert all((y - x) & 0xFFFFFFFF == 1920 for x, y in itertools.pairwise(stamps))
     assert all(len(p) == 12 + 320 for p in pcmu40.packets)
     assert mixer.stats.encodes == 20 + 10 + 10
+
+
+def test_ptime_30_sends_two_packets_every_three_ticks_of_240_samples_each() -> None:
+    mixer = Mixer(MixerConfig(), FakeClock())
+    s = Sender(mixer.add_input("t", "opus", 48000, 111), "opus", 440.0, 8000.0)
+    pcma30 = Receiver("PCMA")
+    mixer.add_output("c", "PCMA", 8, 3, pcma30, ptime_ms=30)
+    sizes: list[int] = []
+    run_ticks(mixer, [s], 30, each=lambda t: sizes.append(len(pcma30.packets)))
+    assert len(pcma30.packets) == 20  # 600 ms of 30 ms packets
+    # never more than one packet per 20 ms tick
+    assert all(b - a <= 1 for a, b in itertools.pairwise([*sizes, len(pcma30.packets)]))
+    stamps = [h[3] for h in pcma30.headers()]
+    assert all((y - x) & 0xFFFFFFFF == 240 for x, y in itertools.pairwise(stamps))
+    assert all(len(p) == 12 + 240 for p in pcma30.packets)
+    # the tone goes through whole: 30 ms packets cut 20 ms frames without a seam
+    pcm = np.concatenate([alaw_decode(p[12:]) for p in pcma30.packets[5:]])
+    assert band_db(pcm, 8000, 440.0) > band_db(pcm, 8000, 1500.0) + 30
+
+
+def test_a_payload_sink_gets_payloads_with_their_duration_and_the_talkspurt_marker() -> None:
+    mixer = Mixer(MixerConfig(), FakeClock())
+    s = Sender(mixer.add_input("t", "opus", 48000, 111), "opus", 440.0, 8000.0)
+    got: list[tuple[bytes, int, bool]] = []
+
+    class Sink:
+        def send_mix(self, payload: bytes, samples: int, marker: bool) -> None:
+            got.append((payload, samples, marker))
+
+    whole = Receiver("PCMA")
+    mixer.add_output("a", "PCMA", 8, 1, whole, ptime_ms=40)
+    mixer.add_output("b", "PCMA", 8, 2, lambda p: None, ptime_ms=40, sink=Sink())
+    run_ticks(mixer, [s], 20)
+    assert [(len(p), n) for p, n, _ in got] == [(320, 320)] * 10
+    assert [m for _, _, m in got] == [True] + [False] * 9
+    assert [p for p, _, _ in got] == [p[12:] for p in whole.packets]  # one encode, no header
 
 
 def test_dtx_silence_is_not_sent_and_speech_restarts_with_a_marker() -> None:
@@ -138,8 +175,14 @@ def test_validation_errors_name_the_field() -> None:
     mixer.add_input("a", "opus", 48000, 111)
     with pytest.raises(ValueError, match=r"^input 'a' already exists$"):
         mixer.add_input("a", "opus", 48000, 111)
-    with pytest.raises(ValueError, match=r"^ptime_ms must be 20, 40 or 60, got 30$"):
-        mixer.add_output("l", "PCMU", 0, 1, Receiver("PCMU"), ptime_ms=30)
+    with pytest.raises(
+        ValueError, match=r"^ptime_ms must be 20, 30 \(not for opus\), 40 or 60, got 30$"
+    ):
+        mixer.add_output("l", "opus", 111, 1, Receiver("opus"), ptime_ms=30)
+    with pytest.raises(
+        ValueError, match=r"^ptime_ms must be 20, 30 \(not for opus\), 40 or 60, got 25$"
+    ):
+        mixer.add_output("l", "PCMU", 0, 1, Receiver("PCMU"), ptime_ms=25)
     with pytest.raises(ValueError, match=r"^ssrc must be a 32-bit unsigned integer, got -1$"):
         mixer.add_output("l", "PCMU", 0, -1, Receiver("PCMU"))
     mixer.add_output("l", "PCMU", 0, 1, Receiver("PCMU"))

@@ -1,8 +1,10 @@
-"""Test doubles for the SIP gateway: a bridge that echoes or plays a tone, and a scriptable
+"""Test doubles for the SIP gateway: bridges that echo, play a tone or mix, and a scriptable
 phone (a minimal UAC over UDP or TCP) that records what it hears.
 
-Not used by the server itself; tests assert on what crosses real sockets (SIP responses, RTP
-the phone received), these classes only provide the other end.
+Not part of the server; tests assert on what crosses real sockets (SIP responses, RTP the
+phone received), these classes only provide the other end. The bridges implement
+:class:`snapconf.dialin.bridge.ConferenceBridge` as the server's does: they become the
+receiver of the call's plain RTP transport and send through its ``send_mix``.
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
+from snapconf.dialin.bridge import PhoneMedia
 from snapconf.dialin.message import (
     SipRequest,
     SipResponse,
     StreamFramer,
     parse_message,
 )
-from snapconf.dialin.rtp import parse_rtp_header
 from snapconf.media.codecs import get_codec
 from snapconf.media.mixer import Mixer, MixerConfig, MixerInput
+from snapconf.media.plain_transport import PlainTransport, PortAllocator
+from snapconf.rtp.packet import RtpHeader, parse_rtp_header
 
 __all__ = [
     "EchoBridge",
     "EchoLeg",
     "MixerBridge",
     "MixerLeg",
+    "PlainPhone",
     "TestPhone",
     "ToneBridge",
     "dominant_frequency",
@@ -47,26 +52,28 @@ class EchoLeg:
     conference_id: str
     caller_display: str
     masked_number: str
-    codec: str
-    payload_type: int
-    send_rtp: Callable[[bytes], None]
+    media: PhoneMedia
     on_end: Callable[[str], None]
     muted: bool = False
     closed: bool = False
     received: int = 0
     mute_changes: list[bool] = field(default_factory=list)
-    _seq: int = 0
 
-    def receive_rtp(
-        self, payload_type: int, seq: int, timestamp: int, payload: bytes,
-        audio_level: int | None,
-    ) -> None:
+    @property
+    def codec(self) -> str:
+        return self.media.codec
+
+    @property
+    def payload_type(self) -> int:
+        return self.media.payload_type
+
+    def receive_rtp(self, data: bytes, header: RtpHeader, arrival: float) -> None:
         self.received += 1
         if self.muted or self.closed:
             return
-        self._seq = (self._seq + 1) & 0xFFFF
-        header = struct.pack("!BBHII", 0x80, payload_type, self._seq, timestamp, 0x1234)
-        self.send_rtp(header + payload)
+        payload = data[header.payload_offset : len(data) - header.padding_length]
+        samples = self.media.clock_rate * self.media.ptime_ms // 1000
+        self.media.transport.send_mix(payload, samples, header.marker)
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
@@ -81,6 +88,8 @@ class EchoLeg:
 
     def close(self) -> None:
         self.closed = True
+        if self.media.transport.receiver is self:
+            self.media.transport.receiver = None
 
 
 class EchoBridge:
@@ -94,14 +103,11 @@ class EchoBridge:
         conference_id: str,
         caller_display: str,
         masked_number: str,
-        codec: str,
-        payload_type: int,
-        clock_rate: int,
-        send_rtp: Callable[[bytes], None],
+        media: PhoneMedia,
         on_end: Callable[[str], None],
     ) -> EchoLeg:
-        leg = EchoLeg(self, conference_id, caller_display, masked_number, codec, payload_type,
-                      send_rtp, on_end)
+        leg = EchoLeg(self, conference_id, caller_display, masked_number, media, on_end)
+        media.transport.receiver = leg
         self.legs.append(leg)
         return leg
 
@@ -127,22 +133,19 @@ class ToneBridge(EchoBridge):
         conference_id: str,
         caller_display: str,
         masked_number: str,
-        codec: str,
-        payload_type: int,
-        clock_rate: int,
-        send_rtp: Callable[[bytes], None],
+        media: PhoneMedia,
         on_end: Callable[[str], None],
     ) -> EchoLeg:
-        leg = await super().join_phone(conference_id, caller_display, masked_number, codec,
-                                       payload_type, clock_rate, send_rtp, on_end)
+        leg = await super().join_phone(conference_id, caller_display, masked_number, media,
+                                       on_end)
         leg.muted = True  # do not echo
-        task = asyncio.create_task(self._play(leg, codec, payload_type, clock_rate))
+        task = asyncio.create_task(self._play(leg, media))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return leg
 
-    async def _play(self, leg: EchoLeg, codec: str, pt: int, clock_rate: int) -> None:
-        spec = get_codec(codec)
+    async def _play(self, leg: EchoLeg, media: PhoneMedia) -> None:
+        spec = get_codec(media.codec)
         enc = spec.new_encoder()
         n = spec.frame_samples(20)
         loop = asyncio.get_running_loop()
@@ -151,9 +154,7 @@ class ToneBridge(EchoBridge):
         while not leg.closed:
             t = (np.arange(n) + i * n) / spec.sample_rate
             pcm = (8000 * np.sin(2 * math.pi * self.frequency * t)).astype(np.int16)
-            header = struct.pack("!BBHII", 0x80, pt, i & 0xFFFF,
-                                 (i * spec.timestamp_step(20)) & 0xFFFFFFFF, 0x4321)
-            leg.send_rtp(header + enc.encode(pcm))
+            media.transport.send_mix(enc.encode(pcm), spec.timestamp_step(20), False)
             i += 1
             await asyncio.sleep(max(0.0, t0 + i * 0.02 - loop.time()))
 
@@ -168,9 +169,10 @@ class MixerLeg:
 
     def __init__(self, bridge: MixerBridge, conference_id: str, leg_id: str, mixer: Mixer,
                  inp: MixerInput, caller_display: str, masked_number: str,
-                 on_end: Callable[[str], None], codec: str = "") -> None:
+                 on_end: Callable[[str], None], media: PhoneMedia) -> None:
         self.bridge = bridge
-        self.codec = codec
+        self.media = media
+        self.codec = media.codec
         self.conference_id = conference_id
         self.id = leg_id
         self.mixer = mixer
@@ -181,10 +183,16 @@ class MixerLeg:
         self.closed = False
         self.received = 0
 
-    def receive_rtp(self, payload_type: int, seq: int, timestamp: int, payload: bytes,
-                    audio_level: int | None) -> None:
+    def receive_rtp(self, data: bytes, header: RtpHeader, arrival: float) -> None:
         self.received += 1
-        self.input.push(seq, timestamp, payload_type, payload, audio_level)
+        self.input.push(
+            header.sequence_number,
+            header.timestamp,
+            header.payload_type,
+            data[header.payload_offset : len(data) - header.padding_length],
+            None,
+            header.marker,
+        )
 
     def set_muted(self, muted: bool) -> None:
         self.input.muted = muted
@@ -201,6 +209,8 @@ class MixerLeg:
         if self.closed:
             return
         self.closed = True
+        if self.media.transport.receiver is self:
+            self.media.transport.receiver = None
         self.mixer.remove_input(self.id)
         self.mixer.remove_output(self.id)
 
@@ -208,7 +218,7 @@ class MixerLeg:
 class MixerBridge:
     """A :class:`~snapconf.dialin.bridge.ConferenceBridge` made of one
     :class:`snapconf.media.mixer.Mixer` per conference: phones hear each other (each one the
-    mix minus itself). The lead's real bridge adds Participants and Producers around this."""
+    mix minus itself), with no conference, participants or producers around it."""
 
     def __init__(self, config: MixerConfig | None = None, clock: Clock | None = None) -> None:
         self.config = config or MixerConfig()
@@ -222,10 +232,7 @@ class MixerBridge:
         conference_id: str,
         caller_display: str,
         masked_number: str,
-        codec: str,
-        payload_type: int,
-        clock_rate: int,
-        send_rtp: Callable[[bytes], None],
+        media: PhoneMedia,
         on_end: Callable[[str], None],
     ) -> MixerLeg:
         mixer = self.mixers.get(conference_id)
@@ -235,11 +242,13 @@ class MixerBridge:
             self.mixers[conference_id] = mixer
         self._n += 1
         leg_id = f"phone-{self._n}"
-        inp = mixer.add_input(leg_id, codec, clock_rate, payload_type)
-        mixer.add_output(leg_id, codec, payload_type, secrets.randbits(32), send_rtp,
-                         own_input_id=leg_id)
+        inp = mixer.add_input(leg_id, media.codec, media.clock_rate, media.payload_type)
+        mixer.add_output(leg_id, media.codec, media.payload_type, secrets.randbits(32),
+                         lambda packet: None, own_input_id=leg_id, ptime_ms=media.ptime_ms,
+                         sink=media.transport)
         leg = MixerLeg(self, conference_id, leg_id, mixer, inp, caller_display, masked_number,
-                       on_end, codec)
+                       on_end, media)
+        media.transport.receiver = leg
         self.legs.append(leg)
         return leg
 
@@ -504,7 +513,7 @@ class TestPhone:
             self.rtp_packets.append(data)
             with contextlib.suppress(ValueError):
                 h = parse_rtp_header(data)
-                out.append(data[h.payload_offset:h.payload_end])
+                out.append(data[h.payload_offset : len(data) - h.padding_length])
 
     def drain_rtp(self) -> int:
         n = 0
@@ -513,3 +522,53 @@ class TestPhone:
             n += 1
         return n
 
+
+
+class _Collect(asyncio.DatagramProtocol):
+    def __init__(self, sink: list[bytes]) -> None:
+        self.sink = sink
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sink.append(data)
+
+
+class PlainPhone:
+    """The RTP half of a phone with no SIP: a UDP socket that talks to a call's
+    :class:`~snapconf.media.plain_transport.PlainTransport` (open it with :meth:`open`)."""
+
+    def __init__(self, media: PhoneMedia, peer: asyncio.DatagramTransport,
+                 heard: list[bytes]) -> None:
+        self.media = media
+        self._peer = peer
+        #: every datagram the phone received (the mix), in order
+        self.heard = heard
+
+    @classmethod
+    async def open(cls, codec: str = "PCMA", payload_type: int = 8, clock_rate: int = 8000,
+                   ptime_ms: int = 20, dtmf_pt: int | None = 101) -> PlainPhone:
+        loop = asyncio.get_running_loop()
+        heard: list[bytes] = []
+        peer, _ = await loop.create_datagram_endpoint(lambda: _Collect(heard),
+                                                      local_addr=("127.0.0.1", 0))
+        addr = peer.get_extra_info("sockname")
+        transport = PlainTransport(
+            clock=SYSTEM_CLOCK, clock_rate=clock_rate, audio_pt=payload_type, dtmf_pt=dtmf_pt,
+            remote=addr, remote_rtcp=(addr[0], addr[1] + 1), on_dtmf=lambda *a: None,
+        )
+        low = 30000 + secrets.randbelow(5000) * 2
+        await transport.open("127.0.0.1", PortAllocator(low, low + 400))
+        return cls(PhoneMedia(transport, codec, payload_type, clock_rate, ptime_ms), peer, heard)
+
+    @property
+    def transport(self) -> PlainTransport:
+        return self.media.transport
+
+    def send(self, payload_type: int, seq: int, timestamp: int, payload: bytes,
+             marker: bool = False, ssrc: int = 0x5EED) -> None:
+        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
+                             seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+        self._peer.sendto(header + payload, ("127.0.0.1", self.media.transport.port))
+
+    def close(self) -> None:
+        self.media.transport.close()
+        self._peer.close()

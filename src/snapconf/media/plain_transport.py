@@ -1,10 +1,18 @@
-"""Plain RTP sessions with phones (RFC 3550), symmetric RTP and RFC 4733 DTMF.
+"""Plain RTP transport: RTP and RTCP over UDP with no ICE, DTLS or SRTP (RFC 3550).
 
-One :class:`RtpSession` per call: an RTP socket on an even port from the configured range and
-RTCP on the odd port above it (RFC 3550 section 11). Media is sent to the address the SDP gave
-until the first packet arrives, then to that packet's source (symmetric RTP, RFC 4961), which
-is what gets calls through NATs. Everything from ``datagram_received`` to the callbacks is
-synchronous.
+The sibling of :class:`~snapconf.media.transport.WebRtcTransport` for peers that speak plain
+RTP, as mediasoup's PlainTransport is beside its WebRtcTransport: a phone call owns one. RTP
+uses an even port from a configured range and RTCP the odd port above it (RFC 3550 section
+11). Media goes to the address the SDP gave until the first packet arrives, then to that
+packet's source (symmetric RTP, RFC 4961), which is what gets calls through NATs.
+
+Each received datagram is parsed once, by :func:`snapconf.rtp.packet.parse_rtp_header`, and
+the packet and its header go on unchanged: audio of the negotiated payload type to the
+:attr:`PlainTransport.receiver` (the participant's :class:`~snapconf.media.router.Producer`,
+which forwards it to browsers and into the mix), telephone events to ``on_dtmf``. What the
+mixer sends back is a payload that :meth:`PlainTransport.send` stamps with the transport's
+own SSRC, sequence number and timestamp: one header made per packet sent. Everything from
+``datagram_received`` to the receiver is synchronous.
 """
 
 from __future__ import annotations
@@ -12,110 +20,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import struct
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from snapconf.clock import Clock
+from snapconf.rtp.packet import FIXED_HEADER, RtpHeader, parse_rtp_header
+from snapconf.rtp.rtcp import (
+    ReportBlock,
+    RtcpPacket,
+    RtcpReceiverReport,
+    RtcpSdes,
+    RtcpSenderReport,
+    serialize_rtcp,
+)
 
-__all__ = [
-    "DtmfReceiver",
-    "PortAllocator",
-    "RtpHeader",
-    "RtpSession",
-    "RtpStats",
-    "parse_rtp_header",
-]
+__all__ = ["PlainTransport", "PlainTransportStats", "PortAllocator", "RtpReceiver"]
 
 log = logging.getLogger(__name__)
 
-DTMF_EVENTS = "0123456789*#ABCD"
-"""RFC 4733 section 3.2: events 0-15 in this order."""
+#: RFC 3389 comfort noise: accepted and ignored
+COMFORT_NOISE_PT = 13
+#: seconds between 1900 (NTP) and 1970 (Unix) epochs
+_NTP_EPOCH = 2208988800
 
 
-@dataclass(frozen=True)
-class RtpHeader:
-    """The fixed RTP header fields (RFC 3550 section 5.1) and where the payload is."""
+class RtpReceiver(Protocol):
+    """Where a transport's audio goes (a :class:`~snapconf.media.router.Producer`)."""
 
-    marker: bool
-    payload_type: int
-    seq: int
-    timestamp: int
-    ssrc: int
-    payload_offset: int
-    payload_end: int
+    def receive_rtp(self, data: bytes, header: RtpHeader, arrival: float) -> None: ...
 
 
-def parse_rtp_header(data: bytes) -> RtpHeader:
-    """Parse the fixed header, CSRCs, extension and padding; raise ``ValueError`` if bad."""
-    if len(data) < 12:
-        raise ValueError("RTP packet is shorter than 12 bytes")
-    b0, b1, seq, ts, ssrc = struct.unpack_from("!BBHII", data)
-    if b0 >> 6 != 2:
-        raise ValueError("RTP version is not 2")
-    offset = 12 + 4 * (b0 & 0x0F)
-    if b0 & 0x10:
-        if len(data) < offset + 4:
-            raise ValueError("RTP extension header is truncated")
-        (words,) = struct.unpack_from("!H", data, offset + 2)
-        offset += 4 + 4 * words
-    end = len(data)
-    if b0 & 0x20:
-        if end == 0 or data[-1] == 0:
-            raise ValueError("RTP padding length is zero")
-        end -= data[-1]
-    if offset > end:
-        raise ValueError("RTP header is longer than the packet")
-    return RtpHeader(bool(b1 & 0x80), b1 & 0x7F, seq, ts, ssrc, offset, end)
-
-
-class DtmfReceiver:
-    """RFC 4733 telephone-event decoder: one digit per event, at its end packet.
-
-    The end packet is sent three times (section 2.5.1.4); repeats carry the event's timestamp
-    and are dropped. The timestamps of the last few reported events are remembered, so a late
-    repeat still counts as one even if the next event's packets came in between (a sender
-    whose events overlap). A packet with the marker bit starts a new event (section 2.5.1.2)
-    even on a timestamp already seen (a replayed capture).
-    """
-
-    HISTORY = 8
-
-    def __init__(self, on_digit: Callable[[str], None]) -> None:
-        self._on_digit = on_digit
-        self._reported: deque[int] = deque(maxlen=self.HISTORY)
-
-    def receive(self, marker: bool, timestamp: int, payload: bytes) -> None:
-        if len(payload) < 4:
-            return
-        event, flags = payload[0], payload[1]
-        if marker and timestamp in self._reported:
-            self._reported.remove(timestamp)
-        if not flags & 0x80 or timestamp in self._reported:
-            return
-        self._reported.append(timestamp)
-        if event < len(DTMF_EVENTS):
-            self._on_digit(DTMF_EVENTS[event])
-
-
-def parse_dtmf_relay(body: bytes) -> str | None:
-    """The digit of a SIP INFO ``application/dtmf-relay`` body (``Signal=5\\r\\nDuration=160``)."""
-    try:
-        text = body.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    for line in text.splitlines():
-        name, _, value = line.partition("=")
-        if name.strip().lower() == "signal":
-            value = value.strip()
-            if len(value) == 1 and value.upper() in DTMF_EVENTS:
-                return value.upper()
-            if value.isdigit() and int(value) < len(DTMF_EVENTS):
-                return DTMF_EVENTS[int(value)]
-    return None
+DtmfCallback = Callable[[bool, int, bytes], None]
+"""``on_dtmf(marker, timestamp, payload)`` for each packet of the telephone-event type."""
 
 
 class PortAllocator:
@@ -142,8 +80,8 @@ class PortAllocator:
 
 
 @dataclass
-class RtpStats:
-    """Counters of one session (jitsi-videobridge style: in, out, dropped by reason)."""
+class PlainTransportStats:
+    """Counters of one transport (in, out, dropped by reason)."""
 
     packets_in: int = 0
     bytes_in: int = 0
@@ -154,6 +92,10 @@ class RtpStats:
     dropped_malformed: int = 0
     dropped_unknown_pt: int = 0
     dropped_foreign_ssrc: int = 0
+    #: audio that arrived before anything received it (the caller still in the IVR)
+    dropped_no_receiver: int = 0
+    #: mix packets not sent while the transport's output is held (a prompt is playing)
+    dropped_output_held: int = 0
     dtmf_packets: int = 0
 
 
@@ -168,7 +110,7 @@ class _Endpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             self._on_data(data, addr)
-        except Exception:  # one bad packet never stops the session
+        except Exception:  # one bad packet never stops the transport
             log.exception("RTP handler failed")
 
     def error_received(self, exc: Exception) -> None:
@@ -179,15 +121,13 @@ def _factory(endpoint: _Endpoint) -> Callable[[], _Endpoint]:
     return lambda: endpoint
 
 
-AudioCallback = Callable[[int, int, int, bytes], None]
+class PlainTransport:
+    """The RTP and RTCP sockets of one plain RTP peer, with one audio stream each way.
 
-
-class RtpSession:
-    """RTP + RTCP sockets of one call.
-
-    ``on_audio(payload_type, seq, timestamp, payload)`` gets audio packets of ``audio_pt``;
-    ``on_digit(digit)`` gets RFC 4733 digits of ``dtmf_pt``. :meth:`send` stamps payloads with
-    the session's SSRC, sequence number and a timestamp that follows the clock across pauses.
+    Received audio of ``audio_pt`` goes to :attr:`receiver` (``dropped_no_receiver`` while it
+    is None); packets of ``dtmf_pt`` go to ``on_dtmf``. :meth:`send` stamps payloads with the
+    transport's SSRC, sequence number and a timestamp that follows the clock across pauses;
+    :meth:`send_mix` does the same unless :attr:`output_held`.
     """
 
     def __init__(
@@ -199,8 +139,7 @@ class RtpSession:
         dtmf_pt: int | None,
         remote: tuple[str, int] | None,
         remote_rtcp: tuple[str, int] | None,
-        on_audio: AudioCallback,
-        on_digit: Callable[[str], None],
+        on_dtmf: DtmfCallback,
         rtcp_interval: float = 5.0,
     ) -> None:
         self.clock = clock
@@ -211,9 +150,12 @@ class RtpSession:
         self.remote = remote
         self.remote_rtcp = remote_rtcp
         self.latched = False
-        self.on_audio = on_audio
-        self.dtmf = DtmfReceiver(on_digit)
-        self.stats = RtpStats()
+        #: the audio's destination (set when the peer joins a conference)
+        self.receiver: RtpReceiver | None = None
+        #: mix packets are dropped while True (the owner plays something else)
+        self.output_held = False
+        self.on_dtmf = on_dtmf
+        self.stats = PlainTransportStats()
         self.rtcp_interval = rtcp_interval
         self.ssrc = random.getrandbits(32)
         self.port = 0
@@ -263,8 +205,11 @@ class RtpSession:
         except ValueError:
             self.stats.dropped_malformed += 1
             return
-        if self._remote_ssrc is not None and h.ssrc != self._remote_ssrc and self.latched and (
-            addr != self.remote
+        if (
+            self.latched
+            and h.ssrc != self._remote_ssrc
+            and self._remote_ssrc is not None
+            and addr != self.remote
         ):
             self.stats.dropped_foreign_ssrc += 1
             return
@@ -274,20 +219,25 @@ class RtpSession:
             self.remote = addr
             self.remote_rtcp = (addr[0], addr[1] + 1)
         self._remote_ssrc = h.ssrc
-        self.stats.packets_in += 1
-        self.stats.bytes_in += len(data)
-        self.last_received = self.clock.now()
-        self._track_seq(h.seq)
-        payload = data[h.payload_offset : h.payload_end]
-        if h.payload_type == self.audio_pt:
-            self.on_audio(h.payload_type, h.seq, h.timestamp, payload)
-        elif self.dtmf_pt is not None and h.payload_type == self.dtmf_pt:
-            self.stats.dtmf_packets += 1
-            self.dtmf.receive(h.marker, h.timestamp, payload)
-        elif h.payload_type == 13:  # comfort noise (RFC 3389): nothing to do
-            pass
-        else:
-            self.stats.dropped_unknown_pt += 1
+        stats = self.stats
+        stats.packets_in += 1
+        stats.bytes_in += len(data)
+        now = self.clock.now()
+        self.last_received = now
+        self._track_seq(h.sequence_number)
+        pt = h.payload_type
+        if pt == self.audio_pt:
+            receiver = self.receiver
+            if receiver is None:
+                stats.dropped_no_receiver += 1
+            else:
+                receiver.receive_rtp(data, h, now)
+        elif pt == self.dtmf_pt:
+            stats.dtmf_packets += 1
+            end = len(data) - h.padding_length
+            self.on_dtmf(h.marker, h.timestamp, data[h.payload_offset : end])
+        elif pt != COMFORT_NOISE_PT:
+            stats.dropped_unknown_pt += 1
 
     def _track_seq(self, seq: int) -> None:
         if self._first_seq is None:
@@ -308,10 +258,12 @@ class RtpSession:
 
     # -- send ------------------------------------------------------------------------------
 
-    def send(self, payload: bytes, samples: int, payload_type: int | None = None,
-             marker: bool = False) -> None:
+    def send(
+        self, payload: bytes, samples: int, payload_type: int | None = None, marker: bool = False
+    ) -> None:
         """Send one payload covering ``samples`` RTP clock ticks."""
-        if self.closed or self._rtp is None or self._rtp.transport is None or not self.remote:
+        rtp = self._rtp
+        if self.closed or rtp is None or rtp.transport is None or not self.remote:
             return
         now = self.clock.now()
         if self._last_send is None:
@@ -326,56 +278,43 @@ class RtpSession:
         self._last_send = now
         self._seq = (self._seq + 1) & 0xFFFF
         pt = self.audio_pt if payload_type is None else payload_type
-        header = struct.pack(
-            "!BBHII", 0x80, (0x80 if marker else 0) | pt, self._seq, self._ts, self.ssrc
+        header = FIXED_HEADER.pack(
+            0x80, (0x80 if marker else 0) | pt, self._seq, self._ts, self.ssrc
         )
-        packet = header + payload
-        self._rtp.transport.sendto(packet, self.remote)
+        rtp.transport.sendto(header + payload, self.remote)
         self.stats.packets_out += 1
         self.stats.bytes_out += len(payload)
 
-    def forward(self, packet: bytes) -> None:
-        """Send an RTP packet built by the bridge, re-stamped into this session's stream."""
-        try:
-            h = parse_rtp_header(packet)
-        except ValueError:
-            self.stats.dropped_malformed += 1
+    def send_mix(self, payload: bytes, samples: int, marker: bool) -> None:
+        """A packet of the conference's mix (a :class:`~snapconf.media.mixer.PayloadSink`)."""
+        if self.output_held:
+            self.stats.dropped_output_held += 1
             return
-        samples = self.clock_rate // 50
-        self.send(packet[h.payload_offset : h.payload_end], samples, h.payload_type, h.marker)
+        self.send(payload, samples, None, marker)
 
     # -- RTCP ------------------------------------------------------------------------------
 
     def build_rtcp(self) -> bytes:
         """A sender report (or receiver report if we sent nothing) with one report block
         about the remote source, and an SDES CNAME (RFC 3550 sections 6.4 and 6.5)."""
-        blocks = b""
+        blocks: list[ReportBlock] = []
         if self._remote_ssrc is not None and self._first_seq is not None:
             ext_highest = (self._cycles << 16) | self._highest_seq
             expected = ext_highest - self._first_seq + 1
             lost = max(0, min(expected - self.stats.packets_in, 0x7FFFFF))
-            blocks = struct.pack(
-                "!IIIIII", self._remote_ssrc, lost, ext_highest & 0xFFFFFFFF, 0, 0, 0
+            blocks.append(
+                ReportBlock(self._remote_ssrc, 0, lost, ext_highest & 0xFFFFFFFF, 0, 0, 0)
             )
-        count = 1 if blocks else 0
+        report: RtcpPacket
         if self.stats.packets_out:
-            ntp = time.time() + 2208988800
-            ntp_hi = int(ntp) & 0xFFFFFFFF
-            ntp_lo = int((ntp % 1) * (1 << 32)) & 0xFFFFFFFF
-            body = struct.pack(
-                "!IIIIII", self.ssrc, ntp_hi, ntp_lo, self._ts,
-                self.stats.packets_out & 0xFFFFFFFF, self.stats.bytes_out & 0xFFFFFFFF,
-            ) + blocks
-            pt = 200
+            ntp = time.time() + _NTP_EPOCH
+            ntp64 = (int(ntp) & 0xFFFFFFFF) << 32 | int((ntp % 1) * (1 << 32)) & 0xFFFFFFFF
+            report = RtcpSenderReport(
+                self.ssrc, ntp64, self._ts, self.stats.packets_out, self.stats.bytes_out, blocks
+            )
         else:
-            body = struct.pack("!I", self.ssrc) + blocks
-            pt = 201
-        report = struct.pack("!BBH", 0x80 | count, pt, (len(body) + 4) // 4 - 1) + body
-        cname = b"snapconf"
-        chunk = struct.pack("!IBB", self.ssrc, 1, len(cname)) + cname + b"\x00"
-        chunk += b"\x00" * (-len(chunk) % 4)
-        sdes = struct.pack("!BBH", 0x81, 202, (len(chunk) + 4) // 4 - 1) + chunk
-        return report + sdes
+            report = RtcpReceiverReport(self.ssrc, blocks)
+        return serialize_rtcp([report, RtcpSdes({self.ssrc: "snapconf"})])
 
     async def _rtcp_loop(self) -> None:
         deadline = self.clock.now()
@@ -407,6 +346,7 @@ class RtpSession:
         if self.closed:
             return
         self.closed = True
+        self.receiver = None
         for ep in (self._rtp, self._rtcp):
             if ep is not None and ep.transport is not None:
                 ep.transport.close()
@@ -414,3 +354,4 @@ class RtpSession:
             self._rtcp_task.cancel()
         if self._allocator is not None:
             self._allocator.release(self.port)
+
