@@ -31,8 +31,8 @@ async def test_a_page_muted_by_a_moderator_says_so_and_its_button_unmutes_it(
     (mic,) = mics
     assert conference.set_muted(participant, mic.id, True, by="moderator")
     await page.wait_for_function(
-        "() => document.querySelector('#status').textContent"
-        ".includes('Micro coupé par un modérateur')",
+        "() => document.querySelector('#local-tile .muted-indicator').textContent"
+        " === 'Micro coupé par un modérateur'",
         timeout=20_000,
     )
     assert await page.get_attribute("#btn-mic", "aria-pressed") == "true"
@@ -42,4 +42,5 @@ async def test_a_page_muted_by_a_moderator_says_so_and_its_button_unmutes_it(
             break
         await asyncio.sleep(0.05)
     assert not mic.producer.muted
+    assert await page.is_hidden("#local-tile .muted-indicator")
     assert page.errors == []

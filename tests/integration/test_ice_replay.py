@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 
 import aiohttp
@@ -152,9 +153,13 @@ async def test_a_wrong_password_flood_from_one_source_leaves_the_real_peers_medi
         assert drops["stun_rate_limited"] > 10 * drops["stun_integrity"]
         assert drops["stun_replay"] == 0
         limited = drops["stun_rate_limited"]
-        assert f'snapconf_media_dropped_total{{reason="stun_rate_limited"}} {limited}' in (
-            await _metrics(server)
+        # datagrams of the flood may still be arriving: the exported count only grows
+        exported = re.search(
+            r'^snapconf_media_dropped_total\{reason="stun_rate_limited"\} (\d+)$',
+            await _metrics(server),
+            re.MULTILINE,
         )
+        assert exported is not None and int(exported.group(1)) >= limited
         assert all(t.addr and t.addr[0] != ATTACKER for t in server.media.by_ufrag.values())
     finally:
         udp.close()

@@ -52,6 +52,7 @@ const LEFT_TEXT = {
 };
 const DEFAULT_LEFT_TEXT = "Vous avez été déconnecté de la réunion.";
 const PHONE_NAME = "Téléphone";
+const MODERATOR_MUTE_TEXT = "Micro coupé par un modérateur";
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -96,6 +97,7 @@ const state = {
   offers: Promise.resolve(),
   pingTimer: null,
   leaving: false,
+  mutedBy: new Map(), // our trackId -> who muted it (a moderator's mute may beat our answer)
 };
 
 // For tests and later pages (e.g. `await snapconf.pc.recv.getStats()`).
@@ -226,14 +228,8 @@ const handlers = {
   },
   trackMuted(msg) {
     if (msg.participantId === state.participantId) {
-      // our own buttons show our own mutes; a moderator's mute we show and follow, so
-      // that "Activer le micro" unmutes (the server forwards nothing meanwhile)
-      const mic = state.local.audio;
-      if (msg.muted && msg.by !== state.participantId && mic && mic.trackId === msg.trackId) {
-        mic.track.enabled = false;
-        renderLocalTile();
-        announce("Micro coupé par un modérateur");
-      }
+      state.mutedBy.set(msg.trackId, msg.muted ? msg.by : null);
+      followModeratorMute(msg.trackId);
       return;
     }
     const p = participant(msg.participantId);
@@ -313,6 +309,7 @@ async function doPublish() {
     if (!trackId) continue;
     entry.trackId = trackId;
     if (!entry.track.enabled) sendMessage({ type: "mute", trackId, muted: true });
+    followModeratorMute(trackId);
   }
 }
 
@@ -378,9 +375,23 @@ function createSendConnection() {
   ui.camera.disabled = !video;
 }
 
+// Our own buttons show our own mutes; a moderator's mute we show and follow, so that
+// "Activer le micro" unmutes (the server forwards nothing meanwhile). It may come before
+// the answer that tells us our track's id: then it is applied when the answer comes.
+function followModeratorMute(trackId) {
+  const mic = state.local.audio;
+  const by = state.mutedBy.get(trackId);
+  if (!mic || mic.trackId !== trackId || !by || by === state.participantId) return;
+  mic.track.enabled = false;
+  mic.mutedByModerator = true;
+  renderLocalTile();
+  announce(MODERATOR_MUTE_TEXT);
+}
+
 function setMuted(kind, muted) {
   const entry = state.local[kind];
   if (!entry) return;
+  entry.mutedByModerator = false;
   entry.track.enabled = !muted;
   if (entry.trackId) sendMessage({ type: "mute", trackId: entry.trackId, muted });
   renderLocalTile();
@@ -390,7 +401,9 @@ function renderLocalTile() {
   const { audio, video } = state.local;
   const micOff = !audio || !audio.track.enabled;
   const camOff = !video || !video.track.enabled;
-  ui.localTile.querySelector(".muted-indicator").hidden = !micOff;
+  const indicator = ui.localTile.querySelector(".muted-indicator");
+  indicator.hidden = !micOff;
+  indicator.textContent = micOff && audio && audio.mutedByModerator ? MODERATOR_MUTE_TEXT : "Micro coupé";
   ui.localTile.classList.toggle("camera-off", camOff);
   ui.localTile.querySelector(".placeholder").textContent = initials(ui.name.value);
   ui.mic.setAttribute("aria-pressed", String(micOff));
