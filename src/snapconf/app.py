@@ -1,4 +1,4 @@
-"""Wires the components together: media server, conferences, HTTP, signaling."""
+"""The one place the server is assembled: media, conferences, bookings and the faces."""
 
 from __future__ import annotations
 

@@ -126,8 +126,3 @@ class StoreDirectory:
         return ConferenceEntry(
             booking.id, booking.title, booking_state(booking, self.config, self.wall())
         )
-
-    async def max_participants(self, conference_id: str) -> int | None:
-        """The booked limit of a conference, for the phone bridge; None if not booked."""
-        booking = await self.store.get(conference_id)
-        return booking.max_participants if booking else None

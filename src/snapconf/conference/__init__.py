@@ -1,6 +1,6 @@
 """Conferences and participants: ties media transports and routers to people."""
 
-from snapconf.conference.conference import Conference, RoomFullError, SfuConfig
+from snapconf.conference.conference import Conference, SfuConfig
 from snapconf.conference.manager import Conferences, valid_room_name
 from snapconf.conference.participant import Participant, ParticipantListener, Track
 
@@ -9,7 +9,6 @@ __all__ = [
     "Conferences",
     "Participant",
     "ParticipantListener",
-    "RoomFullError",
     "SfuConfig",
     "Track",
     "valid_room_name",

@@ -17,7 +17,7 @@ from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.participant import MIX_KEY, Participant, Track
 from snapconf.conference.phone import drop_packet, mix_ptime, phone_producer
-from snapconf.errors import RoomFull, TooManyTracks, UnsupportedCodec
+from snapconf.errors import TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.plain_transport import PlainTransport
 from snapconf.media.router import Codec, Producer, Router
@@ -63,9 +63,6 @@ def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
         or (new.ssrc is not None and producer.ssrc is not None and new.ssrc != producer.ssrc)
     )
 
-
-#: the one "room full" error (the phone path's old name for it)
-RoomFullError = RoomFull
 
 
 class Conference:

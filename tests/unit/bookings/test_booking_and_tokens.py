@@ -186,7 +186,6 @@ async def test_admission_and_directory_over_the_store() -> None:
         assert entry.state is ConferenceState.OPEN
         assert await directory.lookup("12345") is None
         assert await directory.lookup("000000000" if b.pin != "000000000" else "1" * 9) is None
-        assert await directory.max_participants(b.id) == 50
     finally:
         await store.close()
 
