@@ -9,8 +9,8 @@ RTP transport, which joins the conference's audio. ``snapconf serve`` wires it::
     ...
     await gateway.close()
 
-``directory`` is a :class:`ConferenceDirectory` (PIN -> conference; the scheduling issue
-implements it, :class:`StaticConferenceDirectory` serves the config meanwhile) and ``bridge`` a
+``directory`` is a :class:`ConferenceDirectory` (PIN -> conference: the bookings' directory,
+and :class:`StaticConferenceDirectory` for the config's static list) and ``bridge`` a
 :class:`ConferenceBridge` (joins a call's :class:`PhoneMedia` to the conference, returning a
 :class:`ConferenceLeg`).
 """

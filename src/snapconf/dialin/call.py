@@ -1,46 +1,45 @@
-"""One phone call: its dialog (RFC 3261 section 12), its RTP session, the IVR and its leg.
+"""One phone call: its dialog, its media leg and its IVR, and what ties them together.
 
 A :class:`Call` is created by the gateway for a new INVITE. It answers (180 then 200 with the SDP
-answer), retransmits the 2xx until the ACK (section 13.3.1.4), runs the IVR once confirmed
-(welcome, PIN by RFC 4733 or SIP INFO, 3 attempts) and then joins the conference through the
-:class:`~snapconf.dialin.bridge.ConferenceBridge`. Every way a call ends goes through
-:meth:`Call.end`, which closes the leg, the RTP sockets and the tasks exactly once.
+answer), retransmits the 2xx until the ACK (section 13.3.1.4), handles the requests inside its
+dialog (re-INVITE and UPDATE for hold and session refresh, INFO digits, BYE), keeps the RFC 4028
+session timer, and runs its :class:`~snapconf.dialin.ivr.Ivr` once confirmed (welcome, PIN by
+RFC 4733 or SIP INFO, 3 attempts, then the conference). Its parts:
+
+- :class:`~snapconf.dialin.dialog.Dialog`: the RFC 3261 dialog (identity, responses,
+  in-dialog requests), no I/O;
+- :class:`~snapconf.dialin.media_leg.MediaLeg`: the plain RTP transport, DTMF and prompts;
+- :class:`~snapconf.dialin.ivr.Ivr`: PIN entry, the join and the in-call digits.
+
+The gateway is the call's :class:`CallHost` (a narrow protocol: sending, the transaction layer,
+counters, the RTP ports), so this module never imports the gateway. Every way a call ends goes
+through :meth:`Call.end`, which closes the leg, the RTP sockets and the tasks exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import ipaddress
 import logging
 import random
-import re
-import secrets
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import Any, Protocol
 
-from snapconf.conference.phone import mix_ptime
-from snapconf.dialin.bridge import (
-    ConferenceFull,
-    ConferenceLeg,
-    JoinRefused,
-    PhoneMedia,
-    mask_number,
+from snapconf.clock import Clock
+from snapconf.dialin.bridge import ConferenceLeg
+from snapconf.dialin.config import SipConfig
+from snapconf.dialin.dialog import (
+    ALLOW,
+    CallState,
+    Dialog,
+    SessionTimer,
+    caller_number,
+    dialed,
 )
-from snapconf.dialin.directory import ConferenceState
-from snapconf.dialin.dtmf import DtmfReceiver, parse_dtmf_relay
-from snapconf.dialin.message import (
-    Headers,
-    NameAddr,
-    SipParseError,
-    SipRequest,
-    SipResponse,
-    SipUri,
-    Via,
-    make_response,
-    split_header_list,
-)
-from snapconf.dialin.prompts import count_prompts
-from snapconf.dialin.protection import GLOBAL
+from snapconf.dialin.dtmf import parse_dtmf_relay
+from snapconf.dialin.ivr import Ivr, IvrServices
+from snapconf.dialin.media_leg import MediaLeg
+from snapconf.dialin.message import SipRequest, SipResponse
+from snapconf.dialin.prompts import PromptLibrary
 from snapconf.dialin.sdp import (
     Negotiated,
     SdpError,
@@ -51,73 +50,55 @@ from snapconf.dialin.sdp import (
     parse_sdp,
 )
 from snapconf.dialin.transport import Source
-from snapconf.media.plain_transport import PlainTransport
+from snapconf.media.plain_transport import PlainTransport, PortAllocator
 
-if TYPE_CHECKING:
-    from snapconf.dialin.gateway import SipGateway, _ServerTransaction
-
-__all__ = ["Call", "CallState", "SessionTimer"]
+__all__ = ["ALLOW", "Call", "CallHost", "CallState", "SessionTimer"]
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 
+class CallHost(Protocol):
+    """What a call needs from its gateway: sending, transactions, counters, RTP ports.
 
-class CallState(enum.Enum):
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    """200 OK sent, waiting for the ACK."""
-    CONFIRMED = "confirmed"
-    ENDED = "ended"
+    ``tx`` arguments are the gateway's server transactions, opaque to the call: it gets one
+    with each request and hands it back with the response.
+    """
 
+    @property
+    def config(self) -> SipConfig: ...
 
-class SessionTimer:
-    """RFC 4028 as UAS: the negotiated interval and who refreshes."""
+    @property
+    def clock(self) -> Clock: ...
 
-    def __init__(self, interval: int, refresher: str) -> None:
-        self.interval = interval
-        self.refresher = refresher
+    @property
+    def stats(self) -> Counter[str]: ...
 
-    @classmethod
-    def negotiate(
-        cls, request: SipRequest, default: int, min_se: int
-    ) -> SessionTimer | int | None:
-        """The timer for ``request`` (RFC 4028 section 9); an int is the Min-SE to send in a
-        422; None when neither side asked for session timers.
+    @property
+    def rtp_host(self) -> str:
+        """Where calls bind their RTP ports."""
+        ...
 
-        We may lower the interval to ``default`` (never below Min-SE) and keep the refresher
-        the UAC chose; if it chose none, it refreshes when it supports timers, else we do.
-        """
-        se_header = request.headers.get("Session-Expires")
-        supported = {
-            t.strip().lower()
-            for name in ("Supported", "Require")
-            if request.headers.get(name)
-            for t in request.headers.get_list(name)
-        }
-        uac_supports = "timer" in supported
-        if se_header is None:
-            return cls(default, "uac") if uac_supports else None
-        value, _, params = se_header.partition(";")
-        value = value.strip()
-        if not value.isdigit() or len(value) > 10:
-            raise SipParseError("bad Session-Expires")
-        interval = int(value)
-        if interval < min_se:
-            return min_se
-        m = re.search(r"refresher\s*=\s*(uac|uas)", params, re.IGNORECASE)
-        if m is not None and (m.group(1).lower() == "uas" or uac_supports):
-            refresher = m.group(1).lower()
-        else:
-            refresher = "uac" if uac_supports else "uas"
-        return cls(max(min(interval, default), min_se), refresher)
+    @property
+    def ports(self) -> PortAllocator:
+        """The RTP ports calls may use."""
+        ...
 
-    def headers(self) -> list[tuple[str, str]]:
-        """Section 9: ``Require: timer`` only when the UAC is the refresher."""
-        out = [("Session-Expires", f"{self.interval};refresher={self.refresher}")]
-        if self.refresher == "uac":
-            out.append(("Require", "timer"))
-        return out
+    @property
+    def prompts(self) -> PromptLibrary: ...
+
+    def port_for(self, transport: str) -> int: ...
+
+    def respond(self, tx: Any, response: SipResponse) -> None: ...
+
+    def send_to(self, source: Source, dest: tuple[str, int], data: bytes) -> None: ...
+
+    async def send_request(
+        self, call: Call, request: SipRequest, dest: tuple[str, int], branch: str
+    ) -> int: ...
+
+    def send_bye(self, call: Call) -> None: ...
+
+    def forget_call(self, call: Call) -> None: ...
 
 
 class Call:
@@ -125,7 +106,8 @@ class Call:
 
     def __init__(
         self,
-        gateway: SipGateway,
+        host: CallHost,
+        services: IvrServices,
         invite: SipRequest,
         source: Source,
         dest: tuple[str, int],
@@ -135,73 +117,92 @@ class Call:
     ) -> None:
         """``offer`` is None for an INVITE without SDP: ``negotiated`` is then provisional
         until the ACK brings the answer to the offer our 2xx makes."""
-        self.gw = gateway
-        self.config = gateway.config
-        self.clock = gateway.clock
+        self.host = host
+        self.config = host.config
+        self.clock = host.clock
         self.invite = invite
-        self.source = source
-        self.dest = dest
-        self.call_id = invite.call_id
-        self.local_tag = secrets.token_hex(6)
-        self.remote_tag = invite.from_.tag or ""
-        self.local_uri = str(NameAddr(invite.to.uri, invite.to.display))
-        self.remote_uri = invite.headers.get("From") or ""
-        contacts = invite.headers.get_list("Contact")
-        self.remote_target = NameAddr.parse(contacts[0]).uri if contacts else invite.from_.uri
-        # RFC 3261 section 12.1.1: the UAS route set is the Record-Route list, in order
-        self.route_set = invite.headers.get_list("Record-Route")
-        self.remote_cseq = invite.cseq.number
-        self.local_cseq = random.randint(1, 10000)
+        self.dialog = Dialog(invite, source, dest, host.config, host.port_for)
         self.offer = offer
         self.negotiated = negotiated
         self.timer = timer
         self.state = CallState.RINGING
         self.on_hold = negotiated.on_hold
-        self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
         self.sdp_session_id = random.randint(1, 2**31)
         self.sdp_version = 1
-        self.rtp: PlainTransport | None = None
-        self.dtmf = DtmfReceiver(self.on_digit)
-        self.leg: ConferenceLeg | None = None
-        self.conference_id: str | None = None
-        self.muted = False
-        self.prompt_playing = False
-        self.digits: asyncio.Queue[str] = asyncio.Queue()
-        self.invite_tx: _ServerTransaction | None = None
+        self.media = MediaLeg(
+            clock=host.clock,
+            prompts=host.prompts,
+            stats=host.stats,
+            default_ptime=host.config.ptime,
+            negotiated=lambda: self.negotiated,
+            ended=lambda: self.ended,
+        )
+        self.media.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
+        self.caller_number = caller_number(invite)
+        self.caller_display = invite.from_.display or self.caller_number or "anonymous"
+        self.ivr = Ivr(
+            services,
+            self.media,
+            self,
+            host=source.host,
+            dialed=dialed(invite.uri),
+            caller_number=self.caller_number,
+            caller_display=self.caller_display,
+            negotiated=lambda: self.negotiated,
+        )
+        self.invite_tx: Any = None
         self._pending_2xx: tuple[int, bytes] | None = None
         self._ack_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_refresh = self.clock.now()
         self.answered_at: float | None = None
         self.end_reason: str | None = None
-        self.caller_number = self._caller_number(invite)
-        self.caller_display = invite.from_.display or self.caller_number or "anonymous"
-        self.dialed = _dialed(invite.uri)
-        self.pins_tried = 0
 
-    @staticmethod
-    def _caller_number(invite: SipRequest) -> str:
-        for name in ("P-Asserted-Identity", "From"):
-            value = invite.headers.get(name)
-            if not value:
-                continue
-            try:
-                uri = SipUri.parse(NameAddr.parse(split_first(value)).uri)
-            except SipParseError:
-                continue
-            if uri.user:
-                return uri.user.split(";", 1)[0]
-            if uri.opaque:
-                return uri.opaque.split(";", 1)[0]
-        return ""
+    # -- what the gateway and tests read ---------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.dialog.call_id
+
+    @property
+    def local_tag(self) -> str:
+        return self.dialog.local_tag
+
+    @property
+    def remote_tag(self) -> str:
+        return self.dialog.remote_tag
+
+    @property
+    def source(self) -> Source:
+        return self.dialog.source
+
+    @property
+    def dest(self) -> tuple[str, int]:
+        return self.dialog.dest
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.call_id, self.local_tag)
+        return (self.dialog.call_id, self.dialog.local_tag)
 
     @property
     def ended(self) -> bool:
         return self.state is CallState.ENDED
+
+    @property
+    def rtp(self) -> PlainTransport | None:
+        return self.media.rtp
+
+    @property
+    def ptime(self) -> int:
+        return self.media.ptime
+
+    @property
+    def prompt_playing(self) -> bool:
+        return self.media.prompt_playing
+
+    @property
+    def leg(self) -> ConferenceLeg | None:
+        return self.ivr.leg
 
     def spawn(self, coro: object, name: str) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -213,7 +214,7 @@ class Call:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("call %s task failed", self.call_id, exc_info=task.exception())
-            self.gw.stats["call_task_errors"] += 1
+            self.host.stats["call_task_errors"] += 1
             if not self.ended:
                 self.hangup("internal error")
 
@@ -222,30 +223,12 @@ class Call:
     async def open_media(self) -> None:
         n = self.negotiated
         known = self.offer is not None
-        self.rtp = PlainTransport(
-            clock=self.clock,
-            clock_rate=n.codec.clock_rate,
-            audio_pt=n.payload_type,
-            dtmf_pt=n.dtmf_payload_type,
-            remote=(n.remote_host, n.remote_port) if known else None,
-            remote_rtcp=(n.remote_host, n.remote_rtcp_port) if known else None,
-            on_dtmf=self.dtmf.receive,
+        await self.media.open(
+            self.host.rtp_host,
+            self.host.ports,
+            (n.remote_host, n.remote_port) if known else None,
+            (n.remote_host, n.remote_rtcp_port) if known else None,
         )
-        self._hold_output()
-        await self.rtp.open(self.gw.rtp_host, self.gw.ports)
-
-    @property
-    def ptime(self) -> int:
-        """The packet time the phone hears, prompts and mix alike: the caller's ``a=ptime``
-        (RFC 4566 section 6: what it would like to receive) when we can make it for the
-        codec, else ``sip.ptime`` (which our SDP announces), else 20 ms."""
-        n = self.negotiated
-        return mix_ptime(n.codec.name, n.remote_ptime, self.config.ptime)
-
-    def _hold_output(self) -> None:
-        """The mix reaches the phone unless a prompt plays or the SDP says not to send."""
-        if self.rtp is not None:
-            self.rtp.output_held = self.prompt_playing or not self.send_media
 
     def answer_sdp(self) -> bytes:
         """Our SDP for a 2xx: the answer to the offer, or our own offer if there was none."""
@@ -269,59 +252,28 @@ class Call:
             ptime=self.config.ptime,
         )
 
-    def _contact(self) -> str:
-        name = self.source.transport
-        transport = "" if name == "UDP" else f";transport={name.lower()}"
-        port = self.gw.port_for(self.source.transport)
-        return f"<sip:snapconf@{self.config.contact_host}:{port}{transport}>"
-
-    def response(
-        self,
-        request: SipRequest,
-        status: int,
-        reason: str,
-        *,
-        body: bytes = b"",
-        extra: list[tuple[str, str]] | None = None,
-    ) -> SipResponse:
-        headers = list(extra or [])
-        if 100 < status < 300 and request.method in ("INVITE", "UPDATE"):
-            headers.append(("Contact", self._contact()))
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        return make_response(
-            request,
-            status,
-            reason,
-            to_tag=self.local_tag if status > 100 else None,
-            extra=headers,
-            body=body,
-            record_route=request.method == "INVITE" and 100 < status < 300
-            and request.to.tag is None,
-        )
-
     # -- answering (RFC 3261 section 13.3) -------------------------------------------------
 
     async def ring_and_answer(self) -> None:
         assert self.invite_tx is not None
         if self.config.ring_time > 0:
-            self.gw.respond(self.invite_tx, self.response(self.invite, 180, "Ringing"))
+            self.host.respond(self.invite_tx, self.dialog.response(self.invite, 180, "Ringing"))
             await self.clock.sleep_until(self.clock.now() + self.config.ring_time)
         if self.ended:
             return
         extra = [("Allow", ALLOW), ("Supported", "timer")]
         if self.timer is not None:
             extra += self.timer.headers()
-        ok = self.response(self.invite, 200, "OK", body=self.answer_sdp(), extra=extra)
+        ok = self.dialog.response(self.invite, 200, "OK", body=self.answer_sdp(), extra=extra)
         self.state = CallState.ANSWERED
         self.answered_at = self.clock.now()
-        self.gw.stats["calls_answered"] += 1
+        self.host.stats["calls_answered"] += 1
         self.spawn(self._send_2xx_until_ack(self.invite_tx, ok, self.invite.cseq.number),
                    "2xx")
         self.spawn(self._monitor(), "monitor")
 
     async def _send_2xx_until_ack(
-        self, tx: _ServerTransaction, ok: SipResponse, cseq: int
+        self, tx: Any, ok: SipResponse, cseq: int
     ) -> None:
         """Section 13.3.1.4: retransmit the 2xx at T1, doubling up to T2, until the ACK;
         64*T1 without one ends the call with a BYE."""
@@ -329,7 +281,7 @@ class Call:
         self._ack_event.clear()
         data = bytes(ok)
         self._pending_2xx = (cseq, data)
-        self.gw.respond(tx, ok)
+        self.host.respond(tx, ok)
         start = self.clock.now()
         interval = t1
         deadline = start + t1
@@ -345,12 +297,12 @@ class Call:
             if self._ack_event.is_set() or self.ended:
                 return
             if self.clock.now() >= give_up:
-                self.gw.stats["ack_timeouts"] += 1
+                self.host.stats["ack_timeouts"] += 1
                 self.hangup("no ACK")
                 return
-            if not self.source.stream:
-                self.gw.send_to(self.source, self.dest, data)
-                self.gw.stats["2xx_retransmissions"] += 1
+            if not self.dialog.source.stream:
+                self.host.send_to(self.dialog.source, self.dialog.dest, data)
+                self.host.stats["2xx_retransmissions"] += 1
             interval = min(interval * 2, t2)
             deadline = self.clock.now() + interval
 
@@ -362,12 +314,12 @@ class Call:
         self._ack_event.set()
         if self.state is CallState.ANSWERED:
             if self.offer is None and not self._take_answer(ack):
-                self.gw.stats["sdp_refused"] += 1
+                self.host.stats["sdp_refused"] += 1
                 self.hangup("no usable answer in the ACK")
                 return
             self.state = CallState.CONFIRMED
             self._last_refresh = self.clock.now()
-            self.spawn(self._ivr(), "ivr")
+            self.spawn(self.ivr.run(), "ivr")
             if self.timer is not None and self.timer.refresher == "uas":
                 self.spawn(self._refresh_loop(), "refresh")
 
@@ -384,8 +336,7 @@ class Call:
             return False
         self.offer, self.negotiated = answer, negotiated
         self.on_hold = negotiated.on_hold
-        self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
-        self._hold_output()
+        self.media.set_send_media(negotiated.answer_direction)
         if self.rtp is not None:
             self.rtp.set_format(
                 negotiated.codec.clock_rate, negotiated.payload_type, negotiated.dtmf_payload_type
@@ -408,65 +359,67 @@ class Call:
         """A retransmitted INVITE while the 2xx is unacknowledged: send the 2xx again."""
         if self._pending_2xx is None:
             return False
-        self.gw.send_to(self.source, self.dest, self._pending_2xx[1])
+        self.host.send_to(self.dialog.source, self.dialog.dest, self._pending_2xx[1])
         return True
 
     # -- in-dialog requests ----------------------------------------------------------------
 
-    def on_request(self, request: SipRequest, tx: _ServerTransaction) -> None:
+    def on_request(self, request: SipRequest, tx: Any) -> None:
         method = request.method
         if method == "ACK":
             self.on_ack(request)
             return
-        if request.cseq.number <= self.remote_cseq and method != "CANCEL":
-            self.gw.respond(tx, self.response(request, 500, "Server Internal Error",
+        if request.cseq.number <= self.dialog.remote_cseq and method != "CANCEL":
+            self.host.respond(tx, self.dialog.response(request, 500, "Server Internal Error",
                                               extra=[("Retry-After", "1")]))
             return
-        self.remote_cseq = request.cseq.number
+        self.dialog.remote_cseq = request.cseq.number
         if method == "BYE":
-            self.gw.respond(tx, self.response(request, 200, "OK"))
-            self.gw.stats["bye_received"] += 1
+            self.host.respond(tx, self.dialog.response(request, 200, "OK"))
+            self.host.stats["bye_received"] += 1
             self.end("remote BYE")
         elif method in ("INVITE", "UPDATE"):
             self._on_offer(request, tx)
         elif method == "INFO":
             self._on_info(request, tx)
         elif method == "OPTIONS":
-            self.gw.respond(tx, self.response(request, 200, "OK", extra=[("Allow", ALLOW)]))
+            self.host.respond(
+                tx, self.dialog.response(request, 200, "OK", extra=[("Allow", ALLOW)])
+            )
         else:
-            self.gw.respond(tx, self.response(request, 405, "Method Not Allowed",
+            self.host.respond(tx, self.dialog.response(request, 405, "Method Not Allowed",
                                               extra=[("Allow", ALLOW)]))
 
-    def _on_info(self, request: SipRequest, tx: _ServerTransaction) -> None:
+    def _on_info(self, request: SipRequest, tx: Any) -> None:
         ctype = request.content_type
         if ctype in ("application/dtmf-relay", "application/dtmf"):
             digit = parse_dtmf_relay(request.body) if ctype == "application/dtmf-relay" else (
                 request.body.decode("ascii", "replace").strip()[:1].upper() or None
             )
             if digit is not None:
-                self.on_digit(digit)
-            self.gw.respond(tx, self.response(request, 200, "OK"))
+                self.media.on_digit(digit)
+            self.host.respond(tx, self.dialog.response(request, 200, "OK"))
         elif not request.body:
-            self.gw.respond(tx, self.response(request, 200, "OK"))
+            self.host.respond(tx, self.dialog.response(request, 200, "OK"))
         else:
-            self.gw.respond(tx, self.response(request, 415, "Unsupported Media Type",
+            self.host.respond(tx, self.dialog.response(request, 415, "Unsupported Media Type",
                                               extra=[("Accept", "application/dtmf-relay")]))
 
-    def _on_offer(self, request: SipRequest, tx: _ServerTransaction) -> None:
+    def _on_offer(self, request: SipRequest, tx: Any) -> None:
         """re-INVITE or UPDATE (RFC 3311): hold/resume and session refresh."""
         if request.method == "INVITE" and self._pending_2xx is not None:
             # an INVITE transaction of ours is still in progress: RFC 3261 section 14.2
-            self.gw.respond(tx, self.response(request, 491, "Request Pending"))
-            self.gw.stats["glare_491"] += 1
+            self.host.respond(tx, self.dialog.response(request, 491, "Request Pending"))
+            self.host.stats["glare_491"] += 1
             return
         timer = SessionTimer.negotiate(request, self.config.session_expires, self.config.min_se)
         if isinstance(timer, int):
-            self.gw.respond(tx, self.response(request, 422, "Session Interval Too Small",
+            self.host.respond(tx, self.dialog.response(request, 422, "Session Interval Too Small",
                                               extra=[("Min-SE", str(timer))]))
             return
         if request.body:
             if request.content_type != "application/sdp":
-                self.gw.respond(tx, self.response(request, 415, "Unsupported Media Type",
+                self.host.respond(tx, self.dialog.response(request, 415, "Unsupported Media Type",
                                                   extra=[("Accept", "application/sdp")]))
                 return
             try:
@@ -475,19 +428,18 @@ class Call:
                 prefs = (current, *(c for c in self.config.codecs if c != current))
                 negotiated = negotiate(offer, prefs)
             except SdpError:
-                self.gw.respond(tx, self.response(request, 488, "Not Acceptable Here"))
+                self.host.respond(tx, self.dialog.response(request, 488, "Not Acceptable Here"))
                 return
             if negotiated.codec.name != current or negotiated.payload_type != (
                 self.negotiated.payload_type
             ):
                 # a change of codec mid-call is not supported by the leg: keep the old one
-                self.gw.respond(tx, self.response(request, 488, "Not Acceptable Here"))
+                self.host.respond(tx, self.dialog.response(request, 488, "Not Acceptable Here"))
                 return
             changed = negotiated.direction != self.negotiated.direction
             self.offer, self.negotiated = offer, negotiated
             self.on_hold = negotiated.on_hold
-            self.send_media = negotiated.answer_direction in ("sendrecv", "sendonly")
-            self._hold_output()
+            self.media.set_send_media(negotiated.answer_direction)
             if self.rtp is not None:
                 self.rtp.update_remote(negotiated.remote_host, negotiated.remote_port,
                                        negotiated.remote_rtcp_port)
@@ -495,7 +447,7 @@ class Call:
                     self.rtp.last_received = self.clock.now()
             if changed:
                 self.sdp_version += 1
-            self.gw.stats["reoffers"] += 1
+            self.host.stats["reoffers"] += 1
         had_refresh_loop = self.timer is not None and self.timer.refresher == "uas"
         self.timer = timer
         self._last_refresh = self.clock.now()
@@ -507,221 +459,11 @@ class Call:
         # an UPDATE without an offer gets no SDP (RFC 3311 section 5.2); a re-INVITE without
         # one gets our SDP as the offer, answered in the ACK (RFC 3261 section 14.2)
         body = self.answer_sdp() if request.body or request.method == "INVITE" else b""
-        ok = self.response(request, 200, "OK", body=body, extra=extra)
+        ok = self.dialog.response(request, 200, "OK", body=body, extra=extra)
         if request.method == "INVITE":
             self.spawn(self._send_2xx_until_ack(tx, ok, request.cseq.number), "re2xx")
         else:
-            self.gw.respond(tx, ok)
-
-    # -- media -----------------------------------------------------------------------------
-
-    def on_digit(self, digit: str) -> None:
-        self.gw.stats["dtmf_digits"] += 1
-        self.digits.put_nowait(digit)
-
-    async def play(self, names: list[str], interruptible: bool = False) -> bool:
-        """Play prompts in order, one frame per ptime against absolute deadlines; return
-        False if a digit interrupted them (barge-in)."""
-        rtp = self.rtp
-        if rtp is None:
-            return True
-        codec = self.negotiated.codec
-        ptime = self.ptime
-        samples = codec.clock_rate * ptime // 1000
-        self.prompt_playing = True
-        self._hold_output()
-        try:
-            deadline = self.clock.now()
-            for name in names:
-                frames = self.gw.prompts.cached(name, codec.name, ptime)
-                if frames is None:  # encoding takes milliseconds: keep it off the loop
-                    frames = await asyncio.to_thread(
-                        self.gw.prompts.frames, name, codec.name, ptime
-                    )
-                    deadline = max(deadline, self.clock.now())
-                for payload in frames:
-                    if interruptible and not self.digits.empty():
-                        return False
-                    if self.ended:
-                        return True
-                    if self.send_media:
-                        rtp.send(payload, samples)
-                    deadline += ptime / 1000
-                    await self.clock.sleep_until(deadline)
-        finally:
-            self.prompt_playing = False
-            self._hold_output()
-        return True
-
-    async def _next_digit(self, timeout: float) -> str | None:
-        if not self.digits.empty():
-            return self.digits.get_nowait()
-        get = asyncio.ensure_future(self.digits.get())
-        sleep = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + timeout))
-        try:
-            await asyncio.wait({get, sleep}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleep.cancel()
-            if not get.done():
-                get.cancel()
-        if get.done() and not get.cancelled():
-            return get.result()
-        return None
-
-    async def _collect_pin(self) -> str | None:
-        """Digits up to ``#``: 10 s to the first, 5 s between digits; ``*`` starts over.
-        An inter-digit timeout submits what was typed; no digit at all gives None."""
-        pin = ""
-        timeout = self.config.first_digit_timeout
-        while True:
-            digit = await self._next_digit(timeout)
-            if digit is None:
-                return pin or None
-            if digit == "#":
-                return pin
-            if digit == "*":
-                pin = ""
-                timeout = self.config.first_digit_timeout
-                continue
-            if digit.isdigit():
-                pin += digit
-                if len(pin) > 32:
-                    return pin
-            timeout = self.config.inter_digit_timeout
-
-    # -- IVR -------------------------------------------------------------------------------
-
-    async def _refused(self) -> bool:
-        """End the call if PIN entry is refused now (:class:`~snapconf.dialin.protection.
-        PinGuard`): a locked source or trunk hears "trop de tentatives, au revoir", everyone
-        during the global refusal "le service est momentanément indisponible, au revoir";
-        then BYE. Counted as ``pin_refused_<budget>``."""
-        host = self.source.host
-        kind = self.gw.pin_guard.refusal(host, host in self.gw.allowlist, self.clock.now())
-        if kind is None:
-            return False
-        self.gw.note_refusal(f"pin_refused_{kind}", host)
-        await self.play(["unavailable" if kind == GLOBAL else "too_many"])
-        self.hangup(f"PIN entry refused ({kind})")
-        return True
-
-    async def _ivr(self) -> None:
-        """Welcome, then up to ``pin_attempts`` PINs.
-
-        Wrong PINs are counted per source address, per trunk address and across all sources
-        (:class:`~snapconf.dialin.protection.PinGuard`), never per caller number, which the
-        caller chooses: a growing delay before "wrong code", then PIN entry refused for a
-        while. The budgets are checked when the call starts, before each PIN is looked up
-        (another call from the same source may have spent them) and after a right one, so no
-        answer is heard once they are spent. A wrong PIN names no conference, so the
-        conference side is counted per number dialed (a conference's access line): it adds a
-        growing delay to wrong attempts only, never a lock-out, which would let anyone lock
-        every caller of that line out.
-        """
-        gw = self.gw
-        host = self.source.host
-        trunk = host in gw.allowlist
-        access_key = f"dialed:{self.dialed}"
-        if await self._refused():
-            return
-        prompt = ["welcome"]
-        for _ in range(self.config.pin_attempts):
-            await self.play(prompt, interruptible=True)
-            prompt = ["enter_code"]
-            pin = await self._collect_pin()
-            if self.ended:
-                return
-            if not pin:
-                continue
-            if await self._refused():
-                return
-            self.pins_tried += 1
-            entry = await gw.directory.lookup(pin)
-            if self.ended:
-                return
-            if entry is None:
-                now = self.clock.now()
-                delay = gw.pin_guard.delay(host, trunk, now) + gw.access_failures.delay(
-                    access_key, now
-                ) / 5
-                spent = gw.pin_guard.record(host, trunk, now)
-                gw.access_failures.record(access_key, now)
-                gw.stats["pin_failures"] += 1
-                if spent is not None:
-                    gw.note_refusal(f"pin_lockout_{spent}", host)
-                if delay > 0:
-                    await self.clock.sleep_until(now + min(delay, 10.0))
-                kind = gw.pin_guard.refusal(host, trunk, self.clock.now())
-                if kind == GLOBAL:
-                    await self.play(["unavailable"])
-                    self.hangup("PIN entry refused (global)")
-                    return
-                if kind is not None:
-                    break
-                await self.play(["wrong_code"])
-                continue
-            if await self._refused():
-                return
-            if entry.state is ConferenceState.NOT_STARTED:
-                await self.play(["not_started"])
-                self.hangup("conference not started")
-                return
-            if entry.state is ConferenceState.ENDED:
-                await self.play(["ended"])
-                self.hangup("conference ended")
-                return
-            await self._join(entry.conference_id)
-            return
-        gw.stats["pin_too_many"] += 1
-        await self.play(["too_many"])
-        self.hangup("too many attempts")
-
-    async def _join(self, conference_id: str) -> None:
-        n = self.negotiated
-        assert self.rtp is not None
-        media = PhoneMedia(self.rtp, n.codec.name, n.payload_type, n.codec.clock_rate, self.ptime)
-        try:
-            leg = await self.gw.bridge.join_phone(
-                conference_id,
-                self.caller_display,
-                mask_number(self.caller_number),
-                media,
-                self._on_bridge_end,
-            )
-        except JoinRefused as exc:
-            await self.play(["unavailable"])
-            self.hangup("conference full" if isinstance(exc, ConferenceFull) else "refused")
-            return
-        if self.ended:
-            leg.close()
-            return
-        self.leg = leg
-        self.conference_id = conference_id
-        self.gw.stats["calls_joined"] += 1
-        await self.play(count_prompts(leg.participant_count))
-        await self._in_call_digits()
-
-    async def _in_call_digits(self) -> None:
-        """``*6`` toggles mute, with a short prompt."""
-        star_at: float | None = None
-        while not self.ended:
-            digit = await self.digits.get()
-            now = self.clock.now()
-            if digit == "*":
-                star_at = now
-                continue
-            if digit == "6" and star_at is not None and now - star_at < 3.0:
-                # the conference's state, not ours: a moderator may have muted the caller
-                self.muted = not (self.leg.muted if self.leg is not None else self.muted)
-                if self.leg is not None:
-                    self.leg.set_muted(self.muted)
-                self.gw.stats["mute_toggles"] += 1
-                await self.play(["muted" if self.muted else "unmuted"])
-            star_at = None
-
-    def _on_bridge_end(self, reason: str) -> None:
-        if not self.ended:
-            self.hangup(reason)
+            self.host.respond(tx, ok)
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -735,13 +477,13 @@ class Call:
             if rtp is not None and not self.on_hold and self.state is CallState.CONFIRMED:
                 last = rtp.last_received or self.answered_at or now
                 if now - last > self.config.rtp_timeout:
-                    self.gw.stats["rtp_timeouts"] += 1
+                    self.host.stats["rtp_timeouts"] += 1
                     self.hangup("RTP timeout")
                     return
             if self.timer is not None and self.timer.refresher == "uac":
                 limit = self.timer.interval - min(32, self.timer.interval / 3)
                 if now - self._last_refresh > limit:
-                    self.gw.stats["session_timer_expired"] += 1
+                    self.host.stats["session_timer_expired"] += 1
                     self.hangup("session timer expired")
                     return
 
@@ -754,7 +496,7 @@ class Call:
         send_bye = self.state in (CallState.ANSWERED, CallState.CONFIRMED)
         self.end(reason)
         if send_bye:
-            self.gw.send_bye(self)
+            self.host.send_bye(self)
 
     def end(self, reason: str) -> None:
         """Release everything: leg, RTP ports, tasks, the dialog entry. Idempotent."""
@@ -763,86 +505,26 @@ class Call:
         self.state = CallState.ENDED
         self.end_reason = reason
         log.info("call %s ended: %s", self.call_id, reason)
-        if self.leg is not None:
-            try:
-                self.leg.close()
-            except Exception:
-                log.exception("closing phone leg failed")
-        if self.rtp is not None:
-            self.rtp.close()
+        try:
+            self.ivr.close()
+        except Exception:
+            log.exception("closing phone leg failed")
+        self.media.close()
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
         self._ack_event.set()
-        self.gw.forget_call(self)
-
-    def build_request(
-        self, method: str, body: bytes = b"", content_type: str | None = None,
-        cseq: int | None = None, branch: str | None = None,
-    ) -> tuple[SipRequest, tuple[str, int], str]:
-        """A request inside the dialog (section 12.2.1.1): remote target, route set, the next
-        local CSeq (or ``cseq``, for an ACK). Returns the request, its destination and its
-        branch."""
-        if cseq is None:
-            self.local_cseq += 1
-            cseq = self.local_cseq
-        target = self.remote_target
-        routes = list(self.route_set)
-        request_uri = target
-        next_hop = target
-        if routes:
-            first = NameAddr.parse(routes[0]).uri
-            if "lr" in SipUri.parse(first).params:
-                next_hop = first
-            else:  # strict router: it becomes the Request-URI (section 12.2.1.1)
-                request_uri = first
-                routes = [*routes[1:], f"<{target}>"]
-                next_hop = first
-        branch = branch or "z9hG4bK" + secrets.token_hex(8)
-        transport = self.source.transport
-        port = self.gw.port_for(transport)
-        h = Headers()
-        h.add("Via", str(Via(transport, self.config.contact_host, port,
-                             {"branch": branch, "rport": None})))
-        h.add("Max-Forwards", "70")
-        h.add("From", f"{self.local_uri};tag={self.local_tag}")
-        h.add("To", self.remote_uri)
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{cseq} {method}")
-        for route in routes:
-            h.add("Route", route)
-        if method in ("INVITE", "UPDATE"):
-            h.add("Contact", self._contact())
-            h.add("Allow", ALLOW)
-            h.add("Supported", "timer")
-            if self.timer is not None:
-                for name, value in self.timer.headers():
-                    h.add(name, value)
-        if content_type:
-            h.add("Content-Type", content_type)
-        request = SipRequest(method, request_uri, h, body, validate=False)
-        dest = self.dest
-        try:
-            hop = SipUri.parse(next_hop)
-        except SipParseError:
-            hop = None
-        if hop is not None and hop.host and _is_ip(hop.host):
-            host = hop.host.strip("[]")
-            # a Contact behind a NAT is unreachable: without a route set, trust it only when
-            # it names the address the INVITE came from (RFC 3581 spirit)
-            if routes or host == self.source.host:
-                dest = (host, hop.port or (5061 if transport == "TLS" else 5060))
-        return request, dest, branch
+        self.host.forget_call(self)
 
     def build_bye(self) -> tuple[SipRequest, tuple[str, int], str]:
         """Our BYE (section 15.1.1)."""
-        return self.build_request("BYE")
+        return self.dialog.build_request("BYE", timer=self.timer)
 
     def build_ack(self, invite_cseq: int) -> tuple[SipRequest, tuple[str, int], str]:
         """The ACK of a 2xx to our re-INVITE (section 13.2.2.4): a new transaction, the
         INVITE's CSeq number."""
-        return self.build_request("ACK", cseq=invite_cseq)
+        return self.dialog.build_ack(invite_cseq)
 
     async def _refresh_loop(self) -> None:
         """RFC 4028 section 10 when we are the refresher: refresh at half the interval, with
@@ -857,12 +539,12 @@ class Call:
                 await self.clock.sleep_until(self.clock.now() + 1.0)
                 continue
             if "UPDATE" in allow:
-                request, dest, branch = self.build_request("UPDATE")
+                request, dest, branch = self.dialog.build_request("UPDATE", timer=self.timer)
             else:
-                request, dest, branch = self.build_request(
-                    "INVITE", self.answer_sdp(), "application/sdp")
-            status = await self.gw.send_request(self, request, dest, branch)
-            self.gw.stats["session_refreshes_sent"] += 1
+                request, dest, branch = self.dialog.build_request(
+                    "INVITE", self.answer_sdp(), "application/sdp", timer=self.timer)
+            status = await self.host.send_request(self, request, dest, branch)
+            self.host.stats["session_refreshes_sent"] += 1
             if 200 <= status < 300:
                 self._last_refresh = self.clock.now()
             elif status == 491:  # glare: section 14.1, retry after 2.1 to 4 s
@@ -871,27 +553,6 @@ class Call:
             elif status == 422 or (500 <= status < 600 and status != 503):
                 continue
             else:  # 481, 408 (timeout), anything else: the dialog is gone
-                self.gw.stats["session_refresh_failed"] += 1
+                self.host.stats["session_refresh_failed"] += 1
                 self.hangup(f"session refresh failed ({status})")
                 return
-
-
-def split_first(value: str) -> str:
-    return split_header_list(value)[0]
-
-
-def _dialed(request_uri: str) -> str:
-    """The number dialed: the user part of a sip(s): Request-URI, the number of a tel: one
-    (a sip(s): URI that does not parse raises :class:`SipParseError`)."""
-    uri = SipUri.parse(request_uri)
-    if uri.scheme == "tel" and uri.opaque is not None:
-        return uri.opaque.split(";", 1)[0]
-    return uri.user or ""
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -37,6 +37,7 @@ from snapconf.dialin.bridge import ConferenceBridge
 from snapconf.dialin.call import ALLOW, Call, SessionTimer
 from snapconf.dialin.config import SipConfig
 from snapconf.dialin.directory import ConferenceDirectory
+from snapconf.dialin.ivr import IvrServices
 from snapconf.dialin.message import (
     Headers,
     SipParseError,
@@ -150,6 +151,18 @@ class SipGateway:
             window=config.failure_window,
         )
         self.ports = PortAllocator(config.rtp_port_min, config.rtp_port_max)
+        #: what every call's IVR uses (the gateway is each call's narrow CallHost otherwise)
+        self.ivr_services = IvrServices(
+            config=config,
+            clock=clock,
+            stats=self.stats,
+            directory=directory,
+            bridge=bridge,
+            pin_guard=self.pin_guard,
+            allowlist=self.allowlist,
+            access_failures=self.access_failures,
+            note_refusal=self.note_refusal,
+        )
         self.rtp_host = config.rtp_host or config.host
         self.calls: dict[tuple[str, str], Call] = {}
         self._transactions: dict[tuple[str, str, str], _ServerTransaction] = {}
@@ -659,7 +672,8 @@ class SipGateway:
         else:  # no offer: ours goes in the 2xx, the answer comes in the ACK (section 13.2.1)
             self.stats["delayed_offers"] += 1
         try:
-            call = Call(self, invite, tx.source, tx.dest, offer, negotiated, timer)
+            call = Call(self, self.ivr_services, invite, tx.source, tx.dest, offer, negotiated,
+                        timer)
         except SipParseError as exc:  # a Contact or Request-URI we cannot use
             self.respond(tx, make_response(invite, 400, "Bad Request", to_tag=self._tag(),
                                            extra=[("Warning", _warning(399, exc))]))

@@ -5,7 +5,7 @@ microphone; ``sndfile`` records what it hears) and linphonec (``soundcard use fi
 and ``record``; digits typed on its stdin). Each phone sends its own tone; each recording must
 hold the other phone's tone and not its own (the mixer's mix-minus). Both binaries are
 required (Debian ``baresip`` and ``linphone-cli``): the test fails, not skips, when one is
-missing. The browser participant of issue 4's acceptance comes with the lead's real bridge.
+missing. test_sip_phones_and_browser.py adds a browser, with the server's real bridge.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 4's acceptance: two real softphones and a browser participant in one conference.
+"""Two real softphones and a browser participant in one conference.
 
 `snapconf`'s own server (gateway, PhoneBridge, conference, audio bridge, SFU) with baresip
 (PCMU), linphonec (Opus) and the project's aiortc client, each sending its own tone. Each
