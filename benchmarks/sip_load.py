@@ -7,12 +7,18 @@ One SIPp process per conference dials in at ``rate / conferences`` calls per sec
 127.0.0.1 (an allowlisted "trunk"); every call answers, types its conference's PIN by
 RFC 4733 (SIPp's shipped DTMF captures), talks (SIPp's shipped G.711 A-law capture) while
 held, then hangs up. Reported: SIPp's successful and failed calls, the achieved setup rate,
-peak concurrent calls, joins, mixer overruns and late ticks, and CPU used by the server.
+peak concurrent calls, joins, mixer overruns and late ticks, and CPU used by the server, in
+all and in the steady state (every caller in its conference, nobody gone yet) per phone
+participant and second.
 
 Usage (target on the 2-core machine: 20 calls/s, 200 concurrent calls in 4 conferences, 0
 failed calls, 0 mixer overruns)::
 
     python benchmarks/sip_load.py --rate 20 --calls 600 --hold 8.5 --conferences 4
+
+CPU per phone participant at a 50-phone bridge (benchmarks/README.md)::
+
+    python benchmarks/sip_load.py --rate 25 --calls 50 --hold 9 --conferences 1
 
 Needs ``sipp`` (Debian ``sip-tester``) and its captures in /usr/share/sip-tester.
 """
@@ -216,8 +222,15 @@ async def run(args: argparse.Namespace) -> int:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     waiters = [asyncio.ensure_future(p.wait()) for p in procs]
     mixers_seen: dict[str, Mixer] = {}
+    # the steady state: every caller in its conference, nobody gone yet
+    steady: list[tuple[float, float]] = []
     while not all(w.done() for w in waiters):
         peak = max(peak, gw.active_calls)
+        present = sum(len(c.participants) for c in server.conferences)
+        if present == args.calls and not any(w.done() for w in waiters):
+            steady.append((time.monotonic(), time.process_time()))
+        elif steady and present < args.calls:
+            steady.append((0.0, 0.0))  # the window is over
         for conference in server.conferences:
             if conference.audio is not None:
                 mixers_seen.setdefault(conference.name, conference.audio.mixer)
@@ -251,6 +264,14 @@ async def run(args: argparse.Namespace) -> int:
     sipp_cpu = children.ru_utime + children.ru_stime
     print(f"CPU: gateway+mixer {gw_cpu / wall:.0%} of one core, SIPp {sipp_cpu / wall:.0%}, "
           f"over {wall:.1f} s")
+    window = steady[: steady.index((0.0, 0.0))] if (0.0, 0.0) in steady else steady
+    if len(window) >= 2:
+        (t0, c0), (t1, c1) = window[0], window[-1]
+        print(f"steady state ({args.calls} phones joined, {t1 - t0:.1f} s): "
+              f"{(c1 - c0) / (t1 - t0) / args.calls * 1e6:.0f} µs of CPU per phone participant "
+              f"per second ({(c1 - c0) / (t1 - t0):.0%} of one core)")
+    else:
+        print("steady state: not reached (not every caller was in its conference at once)")
     print(f"event loop: {lag.stalls} stalls over 20 ms ({lag.descheduled} of them with the "
           f"process off the CPU), longest {lag.worst * 1000:.0f} ms, longest GC pause "
           f"{lag.gc_worst * 1000:.0f} ms; "
