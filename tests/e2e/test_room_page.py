@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import base_url
 from tests.integration.api.helpers import SECRET, Api
 from tests.integration.api.test_api import book
+from tests.support.dialin import PlainPhone
 
 from snapconf.client import Client
 from snapconf.dialin.conference_bridge import PhoneBridge
@@ -90,11 +91,13 @@ async def test_a_phone_sized_screen_with_six_participants_keeps_the_controls_on_
     conf = await _booked(server, title="Point d’équipe du lundi")  # noqa: RUF001
     others = [Client(url, conf["id"], f"Agent {i}", decode=False) for i in range(4)]
     leg = None
+    caller: PlainPhone | None = None
     try:
         for client in others:
             await client.join()
+        caller = await PlainPhone.open("PCMA", 8, 8000)
         leg = await PhoneBridge(server.conferences).join_phone(
-            conf["id"], "anonymous", "", "PCMA", 8, 8000, lambda _: None, lambda _: None
+            conf["id"], "anonymous", "", caller.media, lambda _: None
         )
         page = await _open(chromium, f"{url}/{conf['id']}", PHONE)
         await _join(page)
@@ -121,6 +124,8 @@ async def test_a_phone_sized_screen_with_six_participants_keeps_the_controls_on_
     finally:
         if leg is not None:
             leg.close()
+        if caller is not None:
+            caller.close()
         for client in others:
             await client.close()
 

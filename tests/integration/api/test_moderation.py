@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from tests.conftest import base_url
 from tests.integration.api.helpers import SERVER_SECTIONS, Api
+from tests.support.dialin import PlainPhone
 
 from snapconf.client import Client, ToneTrack
 from snapconf.dialin.conference_bridge import PhoneBridge
@@ -146,8 +147,9 @@ async def test_a_moderator_mute_reaches_a_phone_and_the_caller_can_unmute_itself
     try:
         await browser.join()
         bridge = PhoneBridge(api.server.conferences)  # type: ignore[attr-defined]
+        phone = await PlainPhone.open("PCMA", 8, 8000)
         leg = await bridge.join_phone(
-            room, "Appelant", "+33 6 •• •• •• 12", "PCMA", 8, 8000, lambda p: None, lambda r: None
+            room, "Appelant", "+33 6 •• •• •• 12", phone.media, lambda r: None
         )
         phone_id = leg.participant.id
 
@@ -156,7 +158,7 @@ async def test_a_moderator_mute_reaches_a_phone_and_the_caller_can_unmute_itself
             while sending:
                 t = (np.arange(step) + i * step) / 8000
                 pcm = (0.3 * 32767 * np.sin(2 * math.pi * 700.0 * t)).astype(np.int16)
-                leg.receive_rtp(8, (1000 + i) & 0xFFFF, i * step, alaw_encode(pcm), 20)
+                phone.send(8, 1000 + i, i * step, alaw_encode(pcm))
                 i += 1
                 await asyncio.sleep(0.02)
 
@@ -180,6 +182,7 @@ async def test_a_moderator_mute_reaches_a_phone_and_the_caller_can_unmute_itself
         sending = False
         await talker
         leg.close()
+        phone.close()
     finally:
         sending = False
         await browser.close()
