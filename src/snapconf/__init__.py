@@ -1,8 +1,9 @@
 """snapconf: the media core of Webconf and Audioconf.
 
-Layers import downwards only (see ``shared/ARCHITECTURE.md``)::
+Layers import downwards only (``docs/architecture.md``; ``lint-imports`` checks it)::
 
-    cli -> app -> signaling / dialin / api -> conference -> media -> rtp
+    cli -> app -> metrics -> signaling | dialin | api | pages -> bookings -> auth
+        -> conference -> media -> rtp
 """
 
 __version__ = "0.1.0"
