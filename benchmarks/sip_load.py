@@ -72,7 +72,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       a=rtpmap:8 PCMA/8000
       a=rtpmap:101 telephone-event/8000
       a=fmtp:101 0-15
-      a=ptime:30
+      a=ptime:{ptime}
 
     ]]>
   </send>
@@ -119,7 +119,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
-def scenario(pin: str, hold: float) -> str:
+def scenario(pin: str, hold: float, ptime: int = 30) -> str:
     names = {"#": "pound", "*": "star"}
     lines = []
     for d in pin + "#":
@@ -128,7 +128,7 @@ def scenario(pin: str, hold: float) -> str:
             "</action></nop>"
         )
         lines.append('  <pause milliseconds="400"/>')
-    return SCENARIO.format(digits="\n".join(lines), hold_ms=int(hold * 1000))
+    return SCENARIO.format(digits="\n".join(lines), hold_ms=int(hold * 1000), ptime=ptime)
 
 
 class LoopLag:
@@ -203,7 +203,7 @@ async def run(args: argparse.Namespace) -> int:
     per_conf_calls = args.calls // args.conferences
     procs = []
     for i, (name, pin) in enumerate(conferences.items()):
-        (work / f"{name}.xml").write_text(scenario(pin, args.hold))
+        (work / f"{name}.xml").write_text(scenario(pin, args.hold, args.ptime))
         cmd = [
             sipp, f"127.0.0.1:{gw.udp_port}", "-sf", str(work / f"{name}.xml"),
             "-i", "127.0.0.1", "-p", str(args.sipp_port + i),
@@ -293,6 +293,9 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=8.5,
                         help="seconds each call stays after joining")
     parser.add_argument("--conferences", type=int, default=4)
+    parser.add_argument("--ptime", type=int, default=30,
+                        help="the a=ptime of the callers' SDP (what they ask to hear; they "
+                             "send SIPp's 30 ms capture whatever it is)")
     parser.add_argument("--sipp-port", type=int, default=45060)
     parser.add_argument("--media-port", type=int, default=46000)
     parser.add_argument("--rtp-port-min", type=int, default=50000)

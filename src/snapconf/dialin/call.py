@@ -371,7 +371,7 @@ class Call:
             return
         if request.cseq.number <= self.dialog.remote_cseq and method != "CANCEL":
             self.host.respond(tx, self.dialog.response(request, 500, "Server Internal Error",
-                                              extra=[("Retry-After", "1")]))
+                                                       extra=[("Retry-After", "1")]))
             return
         self.dialog.remote_cseq = request.cseq.number
         if method == "BYE":
@@ -388,7 +388,7 @@ class Call:
             )
         else:
             self.host.respond(tx, self.dialog.response(request, 405, "Method Not Allowed",
-                                              extra=[("Allow", ALLOW)]))
+                                                       extra=[("Allow", ALLOW)]))
 
     def _on_info(self, request: SipRequest, tx: Any) -> None:
         ctype = request.content_type
@@ -402,8 +402,10 @@ class Call:
         elif not request.body:
             self.host.respond(tx, self.dialog.response(request, 200, "OK"))
         else:
-            self.host.respond(tx, self.dialog.response(request, 415, "Unsupported Media Type",
-                                              extra=[("Accept", "application/dtmf-relay")]))
+            accept = [("Accept", "application/dtmf-relay")]
+            self.host.respond(
+                tx, self.dialog.response(request, 415, "Unsupported Media Type", extra=accept)
+            )
 
     def _on_offer(self, request: SipRequest, tx: Any) -> None:
         """re-INVITE or UPDATE (RFC 3311): hold/resume and session refresh."""
@@ -415,12 +417,12 @@ class Call:
         timer = SessionTimer.negotiate(request, self.config.session_expires, self.config.min_se)
         if isinstance(timer, int):
             self.host.respond(tx, self.dialog.response(request, 422, "Session Interval Too Small",
-                                              extra=[("Min-SE", str(timer))]))
+                                                       extra=[("Min-SE", str(timer))]))
             return
         if request.body:
             if request.content_type != "application/sdp":
                 self.host.respond(tx, self.dialog.response(request, 415, "Unsupported Media Type",
-                                                  extra=[("Accept", "application/sdp")]))
+                                                           extra=[("Accept", "application/sdp")]))
                 return
             try:
                 offer = parse_sdp(request.body)
