@@ -1,4 +1,4 @@
-"""Real Chromium pages in rooms served by ``snapconf serve`` (issue 2, "Real browsers").
+"""Real Chromium pages in rooms served by ``snapconf serve``.
 
 The server runs as a subprocess on free ports; Debian's ``chromium`` is driven by
 Playwright (its own browser download cannot work here) with a fake camera and microphone.
@@ -11,103 +11,23 @@ import asyncio
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.browsers import CHROMIUM, CHROMIUM_ARGS, Server
 
 async_api = pytest.importorskip("playwright.async_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-CHROMIUM = os.environ.get("SNAPCONF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(os.environ.get("SNAPCONF_E2E_SCREENSHOT", "/tmp/snapconf-room.png"))
 WAIT_MS = 20_000
 
 if not shutil.which(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-# ---------------------------------------------------------------------------- server
-
-
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, log_path: Path) -> None:
-        self.http_port = _free_port(socket.SOCK_STREAM)
-        self.media_port = _free_port(socket.SOCK_DGRAM)
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "snapconf",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--http-port",
-                    str(self.http_port),
-                    "--media-port",
-                    str(self.media_port),
-                    "--sip-port",
-                    "0",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not answer /healthz within {timeout} s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def url(self, room: str) -> str:
-        return f"{self.base_url}/{room}"
 
 
 @pytest.fixture

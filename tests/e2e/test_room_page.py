@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tests.conftest import base_url
+from tests.e2e.browsers import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.api.helpers import SECRET, Api
 from tests.integration.api.test_api import book
 from tests.support.dialin import PlainPhone
@@ -24,17 +25,6 @@ async_api = pytest.importorskip("playwright.async_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-CHROMIUM = os.environ.get("SNAPCONF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(os.environ.get("SNAPCONF_E2E_SCREENSHOT_DIR", "/tmp"))
 SECTIONS: dict[str, dict[str, Any]] = {
     "api": {"token_secret": SECRET},
