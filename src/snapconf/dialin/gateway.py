@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
+from snapconf.conference.phone import mix_ptime
 from snapconf.dialin.bridge import ConferenceBridge
 from snapconf.dialin.call import ALLOW, Call, SessionTimer
 from snapconf.dialin.config import SipConfig
@@ -214,11 +215,17 @@ class SipGateway:
             self.tls_port = await self._tls.start(c.host, c.tls_port)
         self._spawn(self._sweeper())
         # encode the prompts for our codecs in a thread now, not on the loop at the first call
-        self._warm = asyncio.ensure_future(asyncio.to_thread(self.prompts.warm, c.codecs, c.ptime))
+        self._warm = asyncio.ensure_future(asyncio.to_thread(self._warm_prompts))
         self._tasks.add(self._warm)
         self._warm.add_done_callback(self._tasks.discard)
         log.info("SIP gateway on %s:%d (UDP%s)", c.host, self.udp_port,
                  ", TCP" if c.tcp else "")
+
+    def _warm_prompts(self) -> None:
+        """Encode the prompts for each codec at the packet time its callers hear by default
+        (``sip.ptime``, or 20 ms where the codec has no such frame)."""
+        for codec in self.config.codecs:
+            self.prompts.warm((codec,), mix_ptime(codec, self.config.ptime))
 
     async def prompts_ready(self) -> None:
         """Wait until every prompt is encoded for every configured codec (tests and benchmarks

@@ -998,3 +998,13 @@ async def test_star6_unmutes_a_caller_a_moderator_muted(make_gateway: GatewayFac
     await p.send_dtmf("*6")
     await wait_for(lambda: bridge.legs[0].mute_changes == [True, False])
     assert not bridge.legs[0].muted
+
+
+async def test_prompts_are_made_at_the_packet_time_each_codec_is_heard_at(
+    make_gateway: GatewayFactory,
+) -> None:
+    # Opus has no 30 ms frame: its callers hear 20 ms packets, G.711 ones 30 ms
+    gw, _, _ = await make_gateway(ptime=30, codecs=("opus", "PCMA"))
+    await asyncio.wait_for(gw.prompts_ready(), 60)
+    assert gw.prompts.cached("welcome", "opus", 20) is not None
+    assert gw.prompts.cached("welcome", "PCMA", 30) is not None
