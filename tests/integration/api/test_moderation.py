@@ -164,6 +164,13 @@ async def test_a_moderator_mute_reaches_a_phone_and_the_caller_can_unmute_itself
 
         talker = asyncio.create_task(talk())
         await _until(lambda: _audio_packets(browser, phone_id) > 20, "the phone is heard")
+        for _ in range(100):  # a caller sends no audio level: the bridge hears it talk
+            status, body = await api.call("GET", f"/conferences/{room}/participants")
+            talking = {p["display_name"]: p["talking"] for p in body["items"]}
+            if talking["+33 6 •• •• •• 12"]:
+                break
+            await asyncio.sleep(0.05)
+        assert talking == {"Alice": False, "+33 6 •• •• •• 12": True}
         status, body = await api.call("POST", f"/conferences/{room}/participants/{phone_id}/mute")
         assert status == 200 and body["muted"] is True and body["talking"] is False
         await browser.wait_for(
