@@ -217,7 +217,9 @@ async def test_a_firefox_page_that_closes_leaves_normally_and_counts_no_drop(
     reason: Any = await chrome.page.wait_for(
         "id => window.snapconf.state.leftReasons[id]", fox.participant_id
     )
-    assert reason == "left"
+    # a normal end either way: the page's `leave` arrived first ("left"), or its closing
+    # WebSocket did ("disconnected"); never the transport's failure ("dtls failed")
+    assert reason in ("left", "disconnected"), reason
     await asyncio.sleep(2)  # late datagrams of Firefox's last moments
     after = server.drops()
     # nothing of the close is a drop: no dtls_failed, and the close_notify that reaches a
