@@ -1,49 +1,18 @@
 """ICE-lite on the shared port: who is bound to which transport, and where replies go."""
 
 from aioice import stun as aiostun
+from tests.support.media import Clock, FakeEndpoint, binding_request, media_server
 
-from snapconf.media.config import MediaConfig
-from snapconf.media.egress import Destination
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 
 
-class FakeUdp:
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 10000)
-
-
-class RecordingEgress:
-    """Keeps what the server sends (STUN, DTLS), with its destination address."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-
-    def send(self, data: bytes, dest: Destination) -> None:
-        self.sent.append((data, dest.addr))  # type: ignore[arg-type]
-
-
-class FakeEndpoint:
-    def __init__(self) -> None:
-        self.transport = FakeUdp()
-        self.egress = RecordingEgress()
-
-
 def _binding(transport: WebRtcTransport, use_candidate: bool, pwd: str | None = None) -> bytes:
-    msg = aiostun.Message(aiostun.Method.BINDING, aiostun.Class.REQUEST)
-    msg.attributes["USERNAME"] = f"{transport.ice_ufrag}:browser"
-    msg.attributes["PRIORITY"] = 100
-    if use_candidate:
-        msg.attributes["USE-CANDIDATE"] = None
-    msg.add_message_integrity((pwd or transport.ice_pwd).encode())
-    return bytes(msg)
+    return binding_request(transport, use_candidate=use_candidate, pwd=pwd)
 
 
-def _setup():
-    server = MediaServer(MediaConfig(), clock=lambda: 5.0)
-    endpoint = FakeEndpoint()
-    server.endpoints.append(endpoint)  # type: ignore[arg-type]
-    transport = WebRtcTransport(server, server.certificate, transport_id="t")
+def _setup() -> tuple[MediaServer, FakeEndpoint, WebRtcTransport]:
+    server, endpoint, transport, _ = media_server(Clock(5.0))
     return server, endpoint, transport
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from aioice import stun as aiostun
+from tests.support.media import Clock, FakeEndpoint, binding_request, media_server
 
-from snapconf.media.config import MediaConfig
-from snapconf.media.egress import Destination
 from snapconf.media.server import MediaServer
 from snapconf.media.stun import FailureLimiter, source_key
 from snapconf.media.transport import WebRtcTransport
@@ -14,49 +13,12 @@ FLOODER = ("203.0.113.5", 4000)
 PEER = ("198.51.100.7", 5000)
 
 
-class FakeUdp:
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 10000)
-
-
-class RecordingEgress:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-
-    def send(self, data: bytes, dest: Destination) -> None:
-        self.sent.append((data, dest.addr))  # type: ignore[arg-type]
-
-
-class FakeEndpoint:
-    def __init__(self) -> None:
-        self.transport = FakeUdp()
-        self.egress = RecordingEgress()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _binding(transport: WebRtcTransport, pwd: str | None = None) -> bytes:
-    msg = aiostun.Message(aiostun.Method.BINDING, aiostun.Class.REQUEST)
-    msg.attributes["USERNAME"] = f"{transport.ice_ufrag}:browser"
-    msg.attributes["PRIORITY"] = 100
-    msg.attributes["USE-CANDIDATE"] = None
-    msg.add_message_integrity((pwd or transport.ice_pwd).encode())
-    return bytes(msg)
+    return binding_request(transport, pwd=pwd)
 
 
 def _setup(**config: object) -> tuple[MediaServer, FakeEndpoint, WebRtcTransport, Clock]:
-    clock = Clock()
-    server = MediaServer(MediaConfig(**config), clock=clock)  # type: ignore[arg-type]
-    endpoint = FakeEndpoint()
-    server.endpoints.append(endpoint)  # type: ignore[arg-type]
-    transport = WebRtcTransport(server, server.certificate, transport_id="t")
-    return server, endpoint, transport, clock
+    return media_server(**config)
 
 
 def _errors_to(endpoint: FakeEndpoint, addr: tuple[str, int]) -> int:

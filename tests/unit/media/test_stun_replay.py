@@ -6,9 +6,8 @@ import os
 
 from aioice import stun as aiostun
 from pylibsrtp import Policy, Session
+from tests.support.media import Clock, FakeEndpoint, binding_request, media_server
 
-from snapconf.media.config import MediaConfig
-from snapconf.media.egress import Destination
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
@@ -16,51 +15,12 @@ from snapconf.rtp.packet import build_rtp_packet
 A, B = ("10.0.0.1", 5000), ("192.0.2.9", 6000)
 
 
-class FakeUdp:
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 10000)
-
-
-class RecordingEgress:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-
-    def send(self, data: bytes, dest: Destination) -> None:
-        self.sent.append((data, dest.addr))  # type: ignore[arg-type]
-
-
-class FakeEndpoint:
-    def __init__(self) -> None:
-        self.transport = FakeUdp()
-        self.egress = RecordingEgress()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _binding(transport: WebRtcTransport, use_candidate: bool = True) -> bytes:
-    msg = aiostun.Message(aiostun.Method.BINDING, aiostun.Class.REQUEST)
-    msg.attributes["USERNAME"] = f"{transport.ice_ufrag}:browser"
-    msg.attributes["PRIORITY"] = 100
-    msg.attributes["ICE-CONTROLLING"] = 7
-    if use_candidate:
-        msg.attributes["USE-CANDIDATE"] = None
-    msg.add_message_integrity(transport.ice_pwd.encode())
-    return bytes(msg)
+    return binding_request(transport, use_candidate=use_candidate, controlling=7)
 
 
 def _setup(**config: object) -> tuple[MediaServer, FakeEndpoint, WebRtcTransport, Clock]:
-    clock = Clock()
-    server = MediaServer(MediaConfig(**config), clock=clock)  # type: ignore[arg-type]
-    endpoint = FakeEndpoint()
-    server.endpoints.append(endpoint)  # type: ignore[arg-type]
-    transport = WebRtcTransport(server, server.certificate, transport_id="t")
-    return server, endpoint, transport, clock
+    return media_server(**config)
 
 
 def _replies(endpoint: FakeEndpoint) -> list[tuple[aiostun.Message, tuple[str, int]]]:
