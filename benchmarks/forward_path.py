@@ -11,8 +11,15 @@ per forwarded packet (the difference between two runs of different lengths, so s
 is not counted): a figure that does not move with the machine's load, for comparing two
 versions of the path. The kernel's share (sendmmsg on loopback) is not in it.
 
+``--network`` turns on what real networks need: the publisher stamps transport-wide
+sequence numbers (the server records them for its feedback), the producer is a 3-layer VP8
+simulcast whose top layer is forwarded (picture ids rewritten, temporal layers read), and
+every consumer stamps its transport's sequence numbers, feeds its send-side estimator and
+has an RTX stream.
+
     python benchmarks/forward_path.py --consumers 20 --packets 20000
     python benchmarks/forward_path.py --consumers 20 --instructions
+    python benchmarks/forward_path.py --consumers 20 --instructions --network
 """
 
 from __future__ import annotations
@@ -30,7 +37,14 @@ from pylibsrtp import Policy, Session
 
 from snapconf.media.config import MediaConfig
 from snapconf.media.egress import Egress, srtp_context
-from snapconf.media.router import EXT_MID, HISTORY_SIZE, Codec, Producer, Router
+from snapconf.media.router import (
+    EXT_MID,
+    HISTORY_SIZE,
+    Codec,
+    ConsumerExtensions,
+    Producer,
+    Router,
+)
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import WebRtcTransport
 from snapconf.rtp.packet import build_rtp_packet
@@ -62,7 +76,7 @@ def _connected_transport(
 class _Bench:
     """One publisher's transport and producer, and ``consumers`` connected transports."""
 
-    def __init__(self, consumers: int) -> None:
+    def __init__(self, consumers: int, network: bool = False) -> None:
         key = os.urandom(KEY_LENGTH)
         self.tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE))
         rx_policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=PROFILE)
@@ -72,11 +86,12 @@ class _Bench:
         transport.srtp_rx = Session(rx_policy)
         self.addr = ("192.0.2.1", 5000)
         server.by_addr[self.addr] = (transport, None)  # type: ignore[assignment]
+        self.network = network
         self.producer = Producer(
             producer_id="video",
             kind="video",
             source="camera",
-            codec=Codec("VP8", 90000),
+            codec=Codec("VP8", 90000, 1, (), ("nack", "nack pli")),
             payload_type=96,
             ssrc=5,
             mid="1",
@@ -84,12 +99,21 @@ class _Bench:
             sink=transport,
             owner_id="p",
             clock=time.monotonic,
+            rids=("q", "h", "f") if network else (),
+            rtx_payload_type=97 if network else None,
         )
-        transport.producers_by_ssrc[5] = self.producer
+        stream = self.producer.streams[-1]
+        stream.ssrc = 5
+        transport.streams_by_ssrc[5] = stream
+        if network:
+            transport.enable_transport_cc_feedback(3)
         self.consumers = consumers
         self.seq = 0
+        #: the next packet starts a keyframe (consumers take a simulcast layer at one)
+        self.keyframe = True
 
     def connect_consumers(self) -> None:
+        self.keyframe = True
         self.receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.receiver.bind(("127.0.0.1", 0))
         self.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -98,15 +122,21 @@ class _Bench:
         egress = Egress(self.sender, on_first=server._egress_queued, on_drop=server.count_drops)
         router = Router()
         for i in range(self.consumers):
-            router.consume(
+            sink = _connected_transport(server, egress, self.receiver.getsockname())
+            consumer = router.consume(
                 self.producer,
-                sink=_connected_transport(server, egress, self.receiver.getsockname()),
+                sink=sink,
                 mid=f"r{i}",
                 payload_types={96: 96},
                 cname="p",
                 clock=time.monotonic,
                 paused=False,
             )
+            if self.network:
+                consumer.set_extensions(ConsumerExtensions(mid=1, transport_cc=3))
+                consumer.transport_cc = sink.enable_estimation()
+                consumer.rtx_payload_type, consumer.rtx_ssrc = 97, 1000 + i
+                consumer.set_target(2)
 
     def packets(self, count: int) -> list[bytes]:
         """``count`` SRTP video packets of 1100 bytes of payload, as a browser sends them."""
@@ -114,13 +144,26 @@ class _Bench:
         for _ in range(count):
             seq = self.seq
             self.seq += 1
+            payload = os.urandom(1100)
+            extensions = [(4, b"1")]
+            if self.network:
+                # a VP8 frame per packet (RFC 7741 §4.2: S, 15-bit picture id, TL0PICIDX,
+                # TID cycling 0 2 1 2), the first a keyframe (payload header P bit clear)
+                tid = (0, 2, 1, 2)[seq % 4]
+                descriptor = bytes(
+                    (0x90, 0xE0, 0x80 | (seq >> 8) & 0x7F, seq & 0xFF, seq // 4 & 0xFF, tid << 6)
+                )
+                keyframe, self.keyframe = self.keyframe, False
+                frame = (b"\x10\x00\x00\x9d\x01\x2a" if keyframe else b"\x11") + payload[:1000]
+                payload = descriptor + frame
+                extensions.append((3, (seq & 0xFFFF).to_bytes(2, "big")))
             rtp = build_rtp_packet(
                 payload_type=96,
                 sequence_number=seq & 0xFFFF,
                 timestamp=seq * 3000,
                 ssrc=5,
-                payload=os.urandom(1100),
-                extensions=[(4, b"1")],
+                payload=payload,
+                extensions=extensions,
             )
             out.append(self.tx.protect(rtp))
         return out
@@ -137,7 +180,7 @@ class _Bench:
         return (time.process_time() - start) / len(packets) * 1e6
 
 
-def _instructions(consumers: int) -> None:
+def _instructions(consumers: int, network: bool) -> None:
     """Run this script under callgrind for two lengths; print instructions per forward."""
     counts = []
     lengths = (200, 600)
@@ -154,6 +197,7 @@ def _instructions(consumers: int) -> None:
                     str(consumers),
                     "--forward-only",
                     str(length),
+                    *(["--network"] if network else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -165,7 +209,8 @@ def _instructions(consumers: int) -> None:
         counts.append(int(found.group(1)))
     per_forward = (counts[1] - counts[0]) / ((lengths[1] - lengths[0]) * max(1, consumers))
     print(
-        f"user-space instructions per forwarded packet with {consumers} consumers "
+        f"user-space instructions per forwarded packet with {consumers} consumers"
+        f"{' (transport-cc, simulcast, RTX)' if network else ''} "
         f"(callgrind, {lengths[1] - lengths[0]} packets): {per_forward:.0f}"
     )
 
@@ -182,12 +227,17 @@ def main() -> None:
         help="also forward with this idle time between packets (cold caches, as a real "
         "server waiting for the next packet); 0 skips it",
     )
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="transport-cc both ways, 3-layer VP8 simulcast, RTX (see the docstring)",
+    )
     parser.add_argument("--forward-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions:
-        _instructions(args.consumers)
+        _instructions(args.consumers, args.network)
         return
-    bench = _Bench(args.consumers)
+    bench = _Bench(args.consumers, args.network)
     if args.forward_only:  # under callgrind: set up, then forward this many packets
         bench.connect_consumers()
         bench.forward(bench.packets(args.forward_only))

@@ -10,6 +10,7 @@ bridges' and the SIP gateway's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from snapconf.conference import Conferences
 from snapconf.dialin.gateway import SipGateway
@@ -121,6 +122,7 @@ def _conference_lines(all_conferences: Conferences, media: MediaServer) -> list[
     out += _metric(
         "snapconf_participants", "gauge", "Participants present, by kind.", participants_samples
     )
+    out += _receiver_lines(conferences)
     out += _labelled(
         "snapconf_media_dropped_total",
         "Datagrams dropped on the media port, by reason.",
@@ -128,6 +130,48 @@ def _conference_lines(all_conferences: Conferences, media: MediaServer) -> list[
         dict(media.drops),
         "none",
     )
+    return out
+
+
+_RECEIVER_METRICS = (
+    ("snapconf_receiver_estimate_bps", "gauge",
+     "Send-side bandwidth estimate towards each browser (transport-cc), bit/s."),
+    ("snapconf_receiver_allocated_bps", "gauge",
+     "Bitrate of the layers chosen for each browser, bit/s."),
+    ("snapconf_receiver_paused_tracks", "gauge",
+     "Videos paused for each browser because they do not fit its estimate."),
+    ("snapconf_receiver_retransmissions_total", "counter",
+     "Packets retransmitted to each browser on its NACKs."),
+    ("snapconf_receiver_layer_switches_total", "counter",
+     "Simulcast layer switches made for each browser."),
+    ("snapconf_receiver_padding_bytes_total", "counter",
+     "Padding bytes sent to each browser to probe for bandwidth."),
+)  # fmt: skip
+
+
+def _receiver_lines(conferences: list[Any]) -> list[str]:
+    """Per browser: what it is sent (labels: conference name, participant id)."""
+    samples: list[list[str]] = [[] for _ in _RECEIVER_METRICS]
+    for conference in conferences:
+        for participant in conference.participants.values():
+            if participant.recv_transport is None:
+                continue
+            stats = participant.receive_stats()
+            labels = {"conference": conference.name, "participant": participant.id}
+            values = (
+                stats["estimate"] or 0,
+                stats["allocated"],
+                len(stats["pausedTracks"]),
+                stats["retransmissions"],
+                stats["layerSwitches"],
+                stats["paddingBytes"],
+            )
+            for i, value in enumerate(values):
+                samples[i].append(_line(_RECEIVER_METRICS[i][0], value, labels))
+    out: list[str] = []
+    for (name, kind, help_text), lines in zip(_RECEIVER_METRICS, samples, strict=True):
+        if lines:
+            out += _metric(name, kind, help_text, lines)
     return out
 
 

@@ -59,6 +59,16 @@ MEDIA_ADDRESS = "198.18.0.1"
 _CLONE_NEWNET = 0x40000000
 
 
+def chromium_args(camera: Path | None = None, fake_device: str = "") -> list[str]:
+    """:data:`CHROMIUM_ARGS`, the fake camera playing ``camera`` (a ``.y4m``) if given."""
+    fake = "--use-fake-device-for-media-stream"
+    out = [a for a in CHROMIUM_ARGS if a != fake]
+    out.append(f"{fake}={fake_device}" if fake_device else fake)
+    if camera is not None:
+        out.append(f"--use-file-for-fake-video-capture={camera}")
+    return out
+
+
 def chromium_missing() -> str | None:
     """Why the Chromium tests cannot run here, or None."""
     if not shutil.which(CHROMIUM):
@@ -141,18 +151,27 @@ class Server:
 
     HTTP is on 127.0.0.1; media on ``media_address`` (127.0.0.1 by default). ``config``
     is more of the TOML configuration file, for sections other than http and media.
+    ``announced``, when given, is the address written in the ICE candidates instead (e.g.
+    the impairment relay's, tests/support/netrelay.py, on the same port).
     """
 
-    def __init__(self, log_path: Path, media_address: str = "127.0.0.1", config: str = "") -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        media_address: str = "127.0.0.1",
+        config: str = "",
+        announced: str | None = None,
+    ) -> None:
         self.http_port = _free_port(socket.SOCK_STREAM)
         self.media_port = _free_port(socket.SOCK_DGRAM)
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.media_address = media_address
         self.log_path = log_path
         config_path = log_path.with_suffix(".toml")
-        config_path.write_text(
-            f'[http]\nhost = "127.0.0.1"\n[media]\nlisten = ["{media_address}"]\n{config}'
-        )
+        media = f'listen = ["{media_address}"]\n'
+        if announced is not None:
+            media += f'announced = ["{announced}"]\n'
+        config_path.write_text(f'[http]\nhost = "127.0.0.1"\n[media]\n{media}{config}')
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -280,23 +299,39 @@ class ChromiumPage:
 
 
 class ChromiumBrowser:
+    """One headless Chromium; every page gets a context of its own.
+
+    ``camera``: a ``.y4m`` file the fake camera plays (tests/support/y4m.py) instead of
+    Chromium's own pattern; ``fake_device``: the fake device's settings (e.g. ``"fps=15"``,
+    fewer frames to encode on a small machine); ``viewport``: the pages' size.
+    """
+
     kind = "chromium"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        camera: Path | None = None,
+        fake_device: str = "",
+        viewport: tuple[int, int] = (1000, 700),
+        args: tuple[str, ...] = (),
+    ) -> None:
         self._playwright: Any = None
         self._browser: Any = None
+        self.viewport = viewport
+        self.args = chromium_args(camera, fake_device) + list(args)
 
     async def start(self) -> ChromiumBrowser:
         from playwright.async_api import async_playwright
 
         self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=self.args
         )
         return self
 
     async def new_page(self, name: str) -> Page:
-        context = await self._browser.new_context(viewport={"width": 1000, "height": 700})
+        width, height = self.viewport
+        context = await self._browser.new_context(viewport={"width": width, "height": height})
         return ChromiumPage(name, context, await context.new_page())
 
     def dump(self) -> str:
@@ -537,6 +572,60 @@ _MIX_JS = """async () => {
 }"""
 
 
+#: what a page's connections carry (the selected candidate pair of each, with its local
+#: address, which is the peer address the impairment relay sees) and, per remote track,
+#: the receiver's inbound-rtp figures (W3C webrtc-stats §8.2 RTCInboundRtpStreamStats)
+_NETWORK_JS = """async () => {
+    const S = window.snapconf;
+    const out = {send: {}, recv: {}, tracks: []};
+    const pairOf = report => {
+        let transport = null;
+        report.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) transport = r; });
+        const pair = transport && report.get(transport.selectedCandidatePairId);
+        if (!pair) return {};
+        const local = report.get(pair.localCandidateId) || {};
+        return {localAddress: local.address || '', localPort: local.port || 0,
+                availableOutgoingBitrate: pair.availableOutgoingBitrate || 0,
+                availableIncomingBitrate: pair.availableIncomingBitrate || 0,
+                bytesSent: pair.bytesSent || 0, bytesReceived: pair.bytesReceived || 0,
+                rtt: pair.currentRoundTripTime || 0};
+    };
+    for (const which of ['send', 'recv']) {
+        const pc = S.pc[which];
+        if (pc) out[which] = pairOf(await pc.getStats());
+    }
+    const pc = S.pc.recv;
+    if (!pc) return out;
+    for (const transceiver of pc.getTransceivers()) {
+        const info = S.state.recvTracks[transceiver.mid];
+        const dir = transceiver.currentDirection;
+        if (!info || (dir !== 'recvonly' && dir !== 'sendrecv')) continue;
+        (await transceiver.receiver.getStats()).forEach(r => {
+            if (r.type !== 'inbound-rtp') return;
+            out.tracks.push({participantId: info.participantId, trackId: info.trackId,
+                kind: r.kind, source: info.source, bytes: r.bytesReceived || 0,
+                packets: r.packetsReceived || 0, lost: r.packetsLost || 0,
+                nacks: r.nackCount || 0, plis: r.pliCount || 0,
+                retransmitted: r.retransmittedPacketsReceived || 0,
+                frames: r.framesDecoded || 0, width: r.frameWidth || 0,
+                height: r.frameHeight || 0, freezes: r.freezeCount || 0,
+                samples: r.totalSamplesReceived || 0});
+        });
+    }
+    return out;
+}"""
+
+
+#: asks the server for its ``stats`` on the page's own socket, as the page's requests do
+_SERVER_STATS_JS = """() => new Promise((resolve, reject) => {
+    const S = window.snapconf.state;
+    const id = S.nextId++;
+    S.pending.set(id, {resolve, reject});
+    S.ws.send(JSON.stringify({type: 'getStats', id}));
+    setTimeout(() => reject(new Error('no stats answer in 5 s')), 5000);
+})"""
+
+
 class RoomPage:
     """A room page in either browser, joined under ``name``."""
 
@@ -579,9 +668,26 @@ class RoomPage:
         )
         return figures
 
+    async def network(self) -> dict[str, Any]:
+        """Both connections' selected pairs and every remote track's inbound figures."""
+        figures: dict[str, Any] = await self.page.evaluate(_NETWORK_JS)
+        return figures
+
+    async def server_stats(self) -> dict[str, Any]:
+        """The server's signaling ``stats`` answer to this page (docs/signaling.md)."""
+        figures: dict[str, Any] = await self.page.evaluate(_SERVER_STATS_JS)
+        return figures
+
     async def mix_received(self) -> dict[str, int]:
         figures: dict[str, int] = await self.page.evaluate(_MIX_JS)
         return figures
+
+    async def _stats_for_failure(self) -> str:
+        """The server's view of this page, compact, for an assertion message."""
+        try:
+            return json.dumps(await self.server_stats(), separators=(",", ":"))
+        except Exception as error:  # the page may be gone: the message still helps
+            return f"unavailable ({error!r})"
 
     async def _growing(
         self,
@@ -596,7 +702,8 @@ class RoomPage:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"{self.name} ({self.kind}): no {what} within {WAIT_MS} ms: {first};"
-                    f" errors shown: {await self.errors()!r}"
+                    f" errors shown: {await self.errors()!r};"
+                    f" server stats: {await self._stats_for_failure()}"
                 )
             await asyncio.sleep(0.5)
             first = await read()
@@ -608,7 +715,8 @@ class RoomPage:
             if time.monotonic() > deadline + 5:
                 raise AssertionError(
                     f"{self.name} ({self.kind}): {what} stalled: {first} -> {now};"
-                    f" errors shown: {await self.errors()!r}"
+                    f" errors shown: {await self.errors()!r};"
+                    f" server stats: {await self._stats_for_failure()}"
                 )
 
     async def decodes_video_of(self, participant_id: str, frames: int = 10) -> dict[str, int]:

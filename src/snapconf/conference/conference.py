@@ -15,12 +15,20 @@ from typing import Any
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
-from snapconf.conference.participant import MIX_KEY, Participant, Track
+from snapconf.conference.participant import MIX_KEY, Participant, Track, TrackView
 from snapconf.conference.phone import drop_packet, mix_ptime, phone_producer
+from snapconf.conference.speakers import SpeakerConfig, SpeakerDetector
 from snapconf.errors import TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.plain_transport import PlainTransport
-from snapconf.media.router import Codec, Producer, Router
+from snapconf.media.router import (
+    EXT_REPAIRED_RID,
+    EXT_RID,
+    EXT_TRANSPORT_CC,
+    Codec,
+    Producer,
+    Router,
+)
 from snapconf.media.sdp import (
     PAYLOAD_TYPE_CAPACITY,
     PublishedTrack,
@@ -29,8 +37,11 @@ from snapconf.media.sdp import (
 )
 from snapconf.media.server import MediaServer
 from snapconf.media.transport import CLOSED_BY_PEER, WebRtcTransport
+from snapconf.rtp.packet import RtpHeader
 
 log = logging.getLogger(__name__)
+
+SpeakerTap = Callable[[bytes, RtpHeader, bytes | None], None]
 
 SOURCES = ("microphone", "camera", "screen")
 AUDIO_MODES = ("tracks", "mix")
@@ -53,6 +64,11 @@ class SfuConfig:
     max_tracks_per_participant: int = 6
     #: a participant is "talking" for this many seconds after its last loud audio packet
     talking_hold: float = 0.5
+    #: forward at most this many camera videos to each receiver: those of the most recent
+    #: speakers (screen shares are never cut); -1 = no limit
+    last_n: int = -1
+    #: seconds a challenger must speak clearly more than the dominant speaker to replace it
+    dominant_speaker_switch: float = 1.0
 
 
 def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
@@ -97,6 +113,9 @@ class Conference:
         self.created = clock()
         self.closed = False
         self._on_empty = on_empty
+        #: the dominant speaker and the speaker order, fed by every audio producer
+        self.speakers = SpeakerDetector(SpeakerConfig(switch_after=config.dominant_speaker_switch))
+        self._speaker_taps: dict[str, tuple[Producer, SpeakerTap]] = {}
 
     # -- membership ---------------------------------------------------------------------
     def join(self, participant: Participant, *, webrtc: bool = True) -> None:
@@ -112,6 +131,9 @@ class Conference:
             if webrtc:
                 participant.send_transport = self._transport(participant, "send")
                 participant.recv_transport = self._transport(participant, "recv")
+                participant.recv_transport.on_tick = participant.on_receive_tick
+                participant.allocator.rank = self.speaker_rank
+                participant.allocator.config.last_n = self.config.last_n
             self.participants[participant.id] = participant
             for other in list(self.participants.values()):
                 if other is participant:
@@ -181,6 +203,7 @@ class Conference:
         for producer_id in list(participant.consumers):
             participant.unsubscribe(producer_id)
         participant.close_transports()
+        self.speakers.remove(participant.id)
         self._release_audio()
         self._broadcast(
             {"type": "participantLeft", "participantId": participant.id, "reason": reason}
@@ -247,6 +270,9 @@ class Conference:
         self._check_publish(participant, gone, added)
         transport.set_remote(answer.remote_ufrag, answer.remote_fingerprints)
         transport.mid_extension_id = answer.mid_extension_id
+        transport.rid_extension_id = answer.extension_id(EXT_RID)
+        transport.repaired_rid_extension_id = answer.extension_id(EXT_REPAIRED_RID)
+        transport.enable_transport_cc_feedback(answer.extension_id(EXT_TRANSPORT_CC))
         for track in gone:  # tracks that went away
             self._unpublish(participant, track, notify=True)
         for published in added:  # tracks that are new
@@ -315,10 +341,10 @@ class Conference:
             owner_id=participant.id,
             clock=self.clock,
             keyframe_interval=self.media.config.keyframe_interval,
+            rids=published.rids,
+            rtx_payload_type=published.rtx_payload_type,
         )
-        if published.ssrc is not None:
-            transport.producers_by_ssrc[published.ssrc] = producer
-        transport.producers_by_mid[published.mid] = producer
+        transport.add_producer(producer, published.rtx_ssrc)
         return self.add_track(participant, producer)
 
     def add_phone(
@@ -359,6 +385,8 @@ class Conference:
         track = Track(id=producer.id, kind=producer.kind, source=producer.source, producer=producer)
         participant.tracks[track.id] = track
         participant.tracks_by_mid[producer.mid] = track
+        if producer.kind == "audio":
+            self._tap_speaker(participant.id, producer)
         if self.audio is not None:
             self.audio.add_producer(producer)
             if producer.kind == "audio" and participant.audio_mode == "mix":
@@ -378,15 +406,13 @@ class Conference:
         participant.tracks_by_mid.pop(producer.mid, None)
         transport = participant.send_transport
         if transport is not None:
-            if (
-                producer.ssrc is not None
-                and transport.producers_by_ssrc.get(producer.ssrc) is producer
-            ):
-                del transport.producers_by_ssrc[producer.ssrc]
-            transport.producers_by_mid.pop(producer.mid, None)
+            transport.remove_producer(producer)
         for other in self.participants.values():
             if other is not participant and other.unsubscribe(producer.id):
                 other.listener.renegotiate()
+        tapped = self._speaker_taps.pop(producer.id, None)
+        if tapped is not None:
+            producer.remove_tap(tapped[1])
         if self.audio is not None:
             self.audio.remove_producer(producer)
         self.router.remove_producer(producer.id)
@@ -435,6 +461,14 @@ class Conference:
             if producer.talking(now, hold) or producer.id in talkers:
                 return True
         return False
+
+    def set_views(self, participant: Participant, views: dict[str, TrackView]) -> None:
+        """How ``participant``'s page shows the remote tracks (signaling ``setViews``)."""
+        participant.set_views(views)
+
+    def receive_stats(self, participant: Participant) -> dict[str, Any]:
+        """What ``participant`` is sent: estimate, allocation, per-track counters."""
+        return participant.receive_stats()
 
     def request_keyframe(self, participant: Participant, track_id: str) -> bool:
         consumer = participant.consumers.get(track_id)
@@ -517,13 +551,47 @@ class Conference:
         )
 
     def _talkers_changed(self, input_ids: list[str]) -> None:
-        """Tell everyone who is speaking (the mixer's talker set, by participant)."""
+        """The mixer's talkers feed the speaker detector (phones send no audio level)."""
         speakers: list[str] = []
         for input_id in input_ids:
             producer = self.router.producers.get(input_id)
             if producer is not None and producer.owner_id not in speakers:
                 speakers.append(producer.owner_id)
-        self._broadcast({"type": "activeSpeakers", "participantIds": speakers})
+        self.speakers.talkers(speakers)
+
+    # -- the dominant speaker ---------------------------------------------------------------
+    def _tap_speaker(self, participant_id: str, producer: Producer) -> None:
+        """Feed the detector with this audio producer's RFC 6464 levels, per packet."""
+        feed = self.speakers.level
+        clock = self.clock
+
+        def tap(data: bytes, header: RtpHeader, level: bytes | None) -> None:
+            if level:
+                feed(participant_id, level[0], clock())
+
+        producer.add_tap(tap)
+        self._speaker_taps[producer.id] = (producer, tap)
+
+    @property
+    def dominant_speaker(self) -> str | None:
+        """The participant id holding the floor, or None until someone spoke."""
+        return self.speakers.dominant
+
+    def speaker_rank(self, participant_id: str) -> int:
+        """0 for the dominant speaker, then 1, 2, ... by recency of speech;
+        :data:`snapconf.conference.speakers.NEVER_SPOKE` for someone who never spoke."""
+        return self.speakers.rank(participant_id)
+
+    def tick_speakers(self) -> None:
+        """Run the speaker detector (every ~200 ms, see :class:`Conferences`) and tell
+        everyone what changed: ``dominantSpeaker`` and ``activeSpeakers``."""
+        change = self.speakers.tick(self.clock())
+        if change is None or self.closed:
+            return
+        if change.dominant_changed and change.dominant is not None:
+            self._broadcast({"type": "dominantSpeaker", "participantId": change.dominant})
+        if change.active_changed:
+            self._broadcast({"type": "activeSpeakers", "participantIds": list(change.active)})
 
     # -- helpers --------------------------------------------------------------------------
     def _broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:

@@ -7,6 +7,7 @@ all or nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import Counter
@@ -23,6 +24,8 @@ from snapconf.media.server import MediaServer
 log = logging.getLogger(__name__)
 
 ROOM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: seconds between two runs of every room's speaker detector
+SPEAKER_INTERVAL = 0.2
 
 
 def valid_room_name(name: str) -> bool:
@@ -31,7 +34,12 @@ def valid_room_name(name: str) -> bool:
 
 
 class Conferences:
-    """Conferences by name."""
+    """Conferences by name.
+
+    While any room exists, one task runs every room's speaker detector every
+    :data:`SPEAKER_INTERVAL` seconds on ``audio_clock`` (against absolute deadlines), so
+    that every room has a dominant speaker, with or without an audio bridge.
+    """
 
     def __init__(
         self,
@@ -53,6 +61,7 @@ class Conferences:
         #: counters of the audio bridges that have stopped (live ones count their own)
         self.mixer_totals: Counter[str] = Counter()
         self._by_name: dict[str, Conference] = {}
+        self._speaker_task: asyncio.Task[None] | None = None
 
     def get(self, name: str) -> Conference | None:
         return self._by_name.get(name)
@@ -115,6 +124,7 @@ class Conferences:
             )
             self._by_name[name] = conference
             log.info("conference %s created", name)
+            self._start_speakers()
         return conference
 
     def discard_if_empty(self, conference: Conference) -> None:
@@ -127,6 +137,41 @@ class Conferences:
             del self._by_name[conference.name]
         conference.close()
         log.info("conference %s closed (empty)", conference.name)
+        if not self._by_name:
+            self._stop_speakers()
+
+    # -- the speaker detectors ----------------------------------------------------------
+    def _start_speakers(self) -> None:
+        if self._speaker_task is not None and not self._speaker_task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a synchronous test): tick_speakers by hand
+            return
+        self._speaker_task = loop.create_task(self._run_speakers(), name="speakers")
+
+    def _stop_speakers(self) -> None:
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+            self._speaker_task = None
+
+    async def _run_speakers(self) -> None:
+        clock = self.audio_clock
+        deadline = clock.now()
+        while True:
+            deadline += SPEAKER_INTERVAL
+            await clock.sleep_until(deadline)
+            if clock.now() > deadline + SPEAKER_INTERVAL:  # fell behind: do not catch up
+                deadline = clock.now()
+            self.tick_speakers()
+
+    def tick_speakers(self) -> None:
+        """Run every room's speaker detector once; one room's failure spares the others."""
+        for conference in list(self._by_name.values()):
+            try:
+                conference.tick_speakers()
+            except Exception:
+                log.exception("conference %s: speaker detection failed", conference.name)
 
     def __iter__(self) -> Iterator[Conference]:
         return iter(list(self._by_name.values()))
@@ -135,6 +180,7 @@ class Conferences:
         return len(self._by_name)
 
     def close(self) -> None:
+        self._stop_speakers()
         for conference in list(self._by_name.values()):
             conference.close("server shutting down")
         self._by_name.clear()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from snapconf.conference.receiver import ReceiveAllocator
 from snapconf.media.router import Consumer, ConsumerExtensions, Producer, Router
 from snapconf.media.sdp import LocalEndpoint, ReceiveSession, SdpError
 from snapconf.media.server import MediaServer
@@ -54,6 +55,19 @@ class Track:
         }
 
 
+@dataclass(slots=True, frozen=True)
+class TrackView:
+    """How a receiving page shows one remote video track (signaling ``setViews``).
+
+    The allocator never sends a layer larger than the tile (``width`` x ``height`` in
+    device pixels; 0 when unknown) and pauses a track nobody can see.
+    """
+
+    visible: bool = True
+    width: int = 0
+    height: int = 0
+
+
 class Participant:
     """One member of a conference, with its transports, tracks and subscriptions."""
 
@@ -88,6 +102,10 @@ class Participant:
         self.rejected_logged: set[tuple[str, str]] = set()
         #: producers not received because no payload type was left to map their codec
         self.unmapped_tracks = 0
+        #: how the page shows each remote track, by track id (absent: visible, any size)
+        self.views: dict[str, TrackView] = {}
+        #: shares the receive transport's estimate among the consumers (see receiver.py)
+        self.allocator = ReceiveAllocator(self.consumers, lambda: self.views)
         self.closed = False
 
     def describe(self) -> dict[str, Any]:
@@ -141,8 +159,10 @@ class Participant:
             cname=producer.owner_id,
             stream_id=producer.owner_id,
             track_id=producer.id,
+            rtx_ssrc=secrets.randbits(32) | 1 if producer.kind == "video" else 0,
         )
         consumer.mid = slot.mid
+        consumer.rtx_ssrc = slot.rtx_ssrc
         consumer.on_error = self._consumer_failed
         transport.consumers_by_ssrc[consumer.ssrc] = consumer
         self.consumers[producer.id] = consumer
@@ -176,15 +196,79 @@ class Participant:
             consumer = self.consumers.get(key)
             if consumer is None:
                 continue
-            consumer.set_extensions(ConsumerExtensions.from_map(extension_ids))
+            extensions = ConsumerExtensions.from_map(extension_ids)
+            consumer.set_extensions(extensions)
+            if extensions.transport_cc:
+                # the browser will tell what arrived when: estimate on the send side
+                consumer.transport_cc = transport.enable_estimation()
+            slot = self.receive_session.slot(key)
+            consumer.rtx_payload_type = (
+                slot.rtx_payload_type if slot is not None and key in answer.rtx else 0
+            )
             consumer.negotiated = True
         if transport.connected:
             self.resume_consumers()
 
     def resume_consumers(self) -> None:
         for consumer in self.consumers.values():
-            if consumer.negotiated and consumer.paused:
+            if consumer.negotiated and consumer.paused and not consumer.suspended:
                 consumer.resume()
+
+    def on_receive_tick(self, now: float) -> None:
+        """The receive transport's feedback tick: share its estimate among the tracks."""
+        transport = self.recv_transport
+        if transport is not None and not self.closed:
+            self.allocator.tick(transport, now)
+
+    def set_views(self, views: dict[str, TrackView]) -> None:
+        """Replace how the page shows the remote tracks (unknown track ids are kept: the
+        track may be announced after the page measured its tile)."""
+        self.views = dict(views)
+
+    def receive_stats(self) -> dict[str, Any]:
+        """What this participant is sent, per track (signaling ``stats``, /metrics)."""
+        tracks: dict[str, Any] = {}
+        retransmitted = 0
+        for key, consumer in self.consumers.items():
+            stats = consumer.stats
+            retransmitted += stats.retransmitted
+            tracks[key] = {
+                "kind": consumer.producer.kind,
+                "paused": consumer.paused,
+                "packets": stats.packets,
+                "bytes": stats.bytes,
+                "retransmitted": stats.retransmitted,
+                "layer": consumer.layer,
+                "targetLayer": consumer.target_layer,
+                "temporal": consumer.temporal,
+                "suspended": consumer.suspended,
+            }
+        transport = self.recv_transport
+        estimator = transport.estimator if transport is not None else None
+        return {
+            **self.allocator.describe(),
+            "estimate": estimator.estimate if estimator is not None else None,
+            "bwe": estimator.describe() if estimator is not None else None,
+            "uplink": self._uplink_stats(),
+            "pausedTracks": sorted(k for k, c in self.consumers.items() if c.suspended),
+            "retransmissions": retransmitted,
+            "layerSwitches": sum(c.stats.layer_switches for c in self.consumers.values()),
+            "tracks": tracks,
+        }
+
+    def _uplink_stats(self) -> dict[str, int] | None:
+        """What the transport-cc feedback told this participant's browser of its sending."""
+        transport = self.send_transport
+        recorder = transport.transport_cc_recorder if transport is not None else None
+        if recorder is None:
+            return None
+        stats = recorder.stats
+        return {
+            "recorded": stats.recorded,
+            "reportedLost": stats.reported_lost,
+            "late": stats.late,
+            "feedbackPackets": stats.feedback_packets,
+        }
 
     def send_mix(self, packet: bytes) -> None:
         """Send one packet of the conference mix, once the browser accepted the track."""

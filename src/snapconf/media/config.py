@@ -23,6 +23,14 @@ class MediaConfig:
     max_incoming_bitrate: int = 2_000_000
     #: seconds between receiver reports sent to publishers
     rtcp_interval: float = 1.0
+    #: seconds between transport-cc feedback packets sent to publishers, and between
+    #: bandwidth allocation checks for receivers
+    feedback_interval: float = 0.05
+    #: what the send-side estimate towards each browser starts at before its first
+    #: transport-cc feedback, and its bounds (bit/s)
+    send_start_bitrate: int = 1_000_000
+    send_min_bitrate: int = 100_000
+    send_max_bitrate: int = 10_000_000
     #: seconds between log lines summarising dropped datagrams
     drop_log_interval: float = 10.0
     #: socket buffer sizes (bytes)

@@ -28,16 +28,29 @@ from snapconf.media.router import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
     EXT_MID,
+    EXT_REPAIRED_RID,
+    EXT_RID,
+    EXT_TRANSPORT_CC,
     Codec,
 )
 
 FORWARDED_EXTENSIONS = frozenset({EXT_MID, EXT_AUDIO_LEVEL, EXT_ABS_SEND_TIME})
+#: what a publisher may send besides: simulcast stream ids (RFC 8852) and transport-wide
+#: sequence numbers (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), read by the
+#: server and not forwarded
+PUBLISH_EXTENSIONS = FORWARDED_EXTENSIONS | {EXT_RID, EXT_REPAIRED_RID, EXT_TRANSPORT_CC}
 #: header extension ids the server uses in its own offers (same for every m-section of a
 #: BUNDLE group, RFC 8285 §6). abs-send-time is not offered to receivers: it only feeds a
-#: receive-side bandwidth estimate (REMB) that the server does not ask them for.
-RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2}
-VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir")
-PUBLISH_VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb")
+#: receive-side bandwidth estimate (REMB); the server estimates on the send side instead,
+#: from the receivers' transport-cc feedback.
+RECV_EXTENSION_IDS = {EXT_MID: 1, EXT_AUDIO_LEVEL: 2, EXT_TRANSPORT_CC: 3}
+RECEIVED_EXTENSIONS = FORWARDED_EXTENSIONS | {EXT_TRANSPORT_CC}
+VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "transport-cc")
+AUDIO_FEEDBACK = ("transport-cc",)
+PUBLISH_VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
+PUBLISH_AUDIO_FEEDBACK = ("transport-cc",)
+#: the most simulcast layers taken from one publisher (RFC 8853 §5.3: the rest is refused)
+MAX_SIMULCAST_LAYERS = 3
 MAX_SDP_LENGTH = 64 * 1024
 
 
@@ -66,6 +79,13 @@ class PublishedTrack:
     ssrc: int | None
     extension_ids: dict[int, str]
     msid: str | None
+    #: simulcast stream ids, lowest layer first (``a=simulcast:send`` order, RFC 8853 §5.1);
+    #: empty when the track is one stream
+    rids: tuple[str, ...] = ()
+    #: the RTX payload type answered for the codec (RFC 4588 §8.6), None without RTX
+    rtx_payload_type: int | None = None
+    #: the RTX SSRC of the primary stream (``a=ssrc-group:FID``), when signalled
+    rtx_ssrc: int | None = None
 
 
 #: why a publish m-section was rejected (the ``reason`` of :class:`RejectedSection`)
@@ -97,6 +117,15 @@ class PublishAnswer:
     mid_extension_id: int
     rejected: list[RejectedSection] = field(default_factory=list)
 
+    def extension_id(self, uri: str) -> int:
+        """The id the accepted tracks use for header extension ``uri`` (0: none); one id
+        per URI across a BUNDLE group (RFC 8285 §6, RFC 8843 §9.1)."""
+        for track in self.tracks:
+            for ext_id, ext_uri in track.extension_ids.items():
+                if ext_uri == uri:
+                    return ext_id
+        return 0
+
 
 def parse_sdp(sdp: str) -> SessionDescription:
     """Parse SDP text, turning every parser failure into :class:`SdpError`."""
@@ -110,6 +139,60 @@ def parse_sdp(sdp: str) -> SessionDescription:
         return SessionDescription.parse(sdp)
     except Exception as exc:
         raise SdpError(f"sdp is malformed: {type(exc).__name__} {exc}".strip()) from exc
+
+
+def _section_attributes(sdp: str) -> list[list[str]]:
+    """The ``a=`` lines of each m-section, for what aiortc's parser drops (rid, simulcast)."""
+    sections: list[list[str]] = []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append([])
+        elif sections and line.startswith("a="):
+            sections[-1].append(line[2:].strip())
+    return sections
+
+
+def _simulcast_rids(attributes: list[str]) -> tuple[str, ...]:
+    """The rids a section sends, in its ``a=simulcast:send`` order (RFC 8853 §5.1).
+
+    Each alternative list contributes its first rid; paused ones (``~``) are left out, as
+    are rids without an ``a=rid:<id> send`` line (RFC 8851 §4). At most
+    :data:`MAX_SIMULCAST_LAYERS`.
+    """
+    sending = set()
+    order: list[str] = []
+    for attr in attributes:
+        if attr.startswith("rid:"):
+            parts = attr[4:].split()
+            if len(parts) >= 2 and parts[1] == "send":
+                sending.add(parts[0])
+        elif attr.startswith("simulcast:"):
+            words = attr[10:].split()
+            for direction, streams in zip(words[::2], words[1::2], strict=False):
+                if direction != "send":
+                    continue
+                for alternatives in streams.split(";"):
+                    rid = alternatives.split(",")[0]
+                    if rid and not rid.startswith("~"):
+                        order.append(rid)
+    rids = tuple(dict.fromkeys(r for r in order if r in sending))
+    return rids[:MAX_SIMULCAST_LAYERS] if len(rids) > 1 else ()
+
+
+def _rtx_payload_type(media: MediaDescription, pt: int) -> int | None:
+    """The offered RTX payload type whose ``apt`` is ``pt`` (RFC 4588 §8.6)."""
+    for c in media.rtp.codecs:
+        if c.mimeType.lower().endswith("/rtx") and str((c.parameters or {}).get("apt")) == str(pt):
+            return int(c.payloadType) if c.payloadType is not None else None
+    return None
+
+
+def _fid_ssrc(media: MediaDescription, ssrc: int | None) -> int | None:
+    """The RTX SSRC paired with ``ssrc`` by ``a=ssrc-group:FID`` (RFC 5576 §4.2)."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and len(group.items) == 2 and int(group.items[0]) == ssrc:
+            return int(group.items[1])
+    return None
 
 
 def _remote_credentials(session: SessionDescription) -> tuple[str, list[Fingerprint]]:
@@ -236,6 +319,7 @@ def answer_publish(
     channels, sections without a codec of ours.
     """
     offer = parse_sdp(offer_sdp)
+    attributes = _section_attributes(offer_sdp)
     remote_ufrag, remote_fingerprints = _remote_credentials(offer)
     port, c_line = _connection_line(local)
     offered_bundle = {
@@ -273,11 +357,17 @@ def answer_publish(
             )
             continue
         pt, offered_codec = chosen
+        rids: tuple[str, ...] = ()
+        rtx_pt: int | None = None
         if media.kind == "audio":
-            feedback: tuple[str, ...] = ()
+            feedback: tuple[str, ...] = tuple(
+                fb for fb in PUBLISH_AUDIO_FEEDBACK if fb in offered_codec.feedback
+            )
             params = dict(offered_codec.parameters)
             if offered_codec.name.lower() == "opus":
-                params = {"minptime": "10", "useinbandfec": "1"}
+                # in-band FEC and DTX (RFC 7587 §6.1): a lost packet is rebuilt from the
+                # next one, and silence costs a packet every 400 ms instead of every 20 ms
+                params = {"minptime": "10", "usedtx": "1", "useinbandfec": "1"}
             codec = Codec(
                 offered_codec.name,
                 offered_codec.clock_rate,
@@ -286,6 +376,9 @@ def answer_publish(
             )
         else:
             feedback = tuple(fb for fb in PUBLISH_VIDEO_FEEDBACK if fb in offered_codec.feedback)
+            rtx_pt = _rtx_payload_type(media, pt)
+            if index < len(attributes):
+                rids = _simulcast_rids(attributes[index])
             codec = Codec(
                 offered_codec.name,
                 offered_codec.clock_rate,
@@ -294,12 +387,14 @@ def answer_publish(
                 feedback,
             )
         extension_ids = {
-            h.id: h.uri for h in media.rtp.headerExtensions if h.uri in FORWARDED_EXTENSIONS
+            h.id: h.uri for h in media.rtp.headerExtensions if h.uri in PUBLISH_EXTENSIONS
         }
+        if not rids:
+            extension_ids = {i: u for i, u in extension_ids.items() if u != EXT_REPAIRED_RID}
         for ext_id, uri in extension_ids.items():
             if uri == EXT_MID:
                 mid_extension_id = ext_id
-        ssrc = _primary_ssrc(media)
+        ssrc = None if rids else _primary_ssrc(media)
         tracks.append(
             PublishedTrack(
                 mid=mid,
@@ -309,11 +404,14 @@ def answer_publish(
                 ssrc=ssrc,
                 extension_ids=extension_ids,
                 msid=media.msid,
+                rids=rids,
+                rtx_payload_type=rtx_pt,
+                rtx_ssrc=_fid_ssrc(media, ssrc) if rtx_pt is not None else None,
             )
         )
         bundle.append(mid)
         lines = [
-            f"m={media.kind} {port} {media.profile} {pt}",
+            f"m={media.kind} {port} {media.profile} {pt}" + (f" {rtx_pt}" if rtx_pt else ""),
             c_line,
             f"a=mid:{mid}",
             "a=recvonly",
@@ -321,6 +419,11 @@ def answer_publish(
         lines += [f"a=extmap:{i} {u}" for i, u in sorted(extension_ids.items())]
         lines += _transport_lines(local, "passive")
         lines += _codec_lines(pt, codec, feedback)
+        if rtx_pt is not None:
+            lines += [f"a=rtpmap:{rtx_pt} rtx/{codec.clock_rate}", f"a=fmtp:{rtx_pt} apt={pt}"]
+        if rids:
+            lines += [f"a=rid:{rid} recv" for rid in rids]
+            lines.append("a=simulcast:recv " + ";".join(rids))
         sections.append(lines)
     if not tracks:
         raise SdpError("sdp offers no audio or video track the server can receive")
@@ -361,6 +464,9 @@ class ReceiveSlot:
     cname: str = ""
     stream_id: str = ""
     track_id: str = ""
+    #: the RTX stream of this video m-section (RFC 4588 §8.6; 0: none)
+    rtx_payload_type: int = 0
+    rtx_ssrc: int = 0
     #: this mid was in an offer already (the browser knows it)
     offered: bool = False
     #: closed in the current description, the last offer and its answer: only such an
@@ -376,6 +482,8 @@ class ReceiveAnswer:
     remote_fingerprints: list[Fingerprint]
     accepted: dict[str, dict[int, str]]  # consumer key -> extension ids accepted
     refused: list[str]  # consumer keys the browser rejected
+    #: accepted consumer keys whose answer kept the RTX payload type
+    rtx: set[str] = field(default_factory=set)
 
 
 #: RFC 3551 §6 static payload types, used as such (some peers expect them)
@@ -385,6 +493,14 @@ _VIDEO_PTS = (96, 98, 100, 102, 104, 106, 119, 120, 121, 122, 123, 124, 125, 126
 #: how many distinct dynamic codecs of each kind one receive session can map; a room keeps
 #: its distinct codecs within these, so that every receiver can map every producer
 PAYLOAD_TYPE_CAPACITY = {"audio": len(_AUDIO_PTS), "video": len(_VIDEO_PTS)}
+
+
+def rtx_payload_type_for(payload_type: int) -> int:
+    """The RTX payload type paired with a video payload type of ours (0: none).
+
+    The first video payload types are even so that each has the odd one above it for RTX.
+    """
+    return payload_type + 1 if 96 <= payload_type <= 106 and payload_type % 2 == 0 else 0
 
 
 @dataclass(slots=True)
@@ -442,6 +558,7 @@ class ReceiveSession:
         cname: str,
         stream_id: str,
         track_id: str,
+        rtx_ssrc: int = 0,
     ) -> ReceiveSlot:
         """Add an m-section for a consumer, recycling a closed one of any kind.
 
@@ -457,6 +574,9 @@ class ReceiveSession:
         mid = f"r{self._next_mid}"
         self._next_mid += 1
         slot = ReceiveSlot(mid, kind, consumer_key, pt, codec, ssrc, cname, stream_id, track_id)
+        if kind == "video" and rtx_ssrc:
+            slot.rtx_payload_type = rtx_payload_type_for(pt)
+            slot.rtx_ssrc = rtx_ssrc if slot.rtx_payload_type else 0
         for i, existing in enumerate(self.slots):
             if i > 0 and existing.consumer_key is None and existing.recyclable:
                 slot.replaced = existing
@@ -518,8 +638,9 @@ class ReceiveSession:
                 if slot.codec is not None:
                     out += _codec_lines(pt, slot.codec, ())
                 continue
+            rtx = slot.rtx_payload_type
             out += [
-                f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}",
+                f"m={slot.kind} {port} UDP/TLS/RTP/SAVPF {pt}" + (f" {rtx}" if rtx else ""),
                 c_line,
                 f"a=mid:{slot.mid}",
                 "a=sendonly",
@@ -532,12 +653,19 @@ class ReceiveSession:
                     continue
                 out.append(f"a=extmap:{ext_id} {uri}")
             out += _transport_lines(local, "actpass")
-            feedback = VIDEO_FEEDBACK if slot.kind == "video" else ()
+            feedback = VIDEO_FEEDBACK if slot.kind == "video" else AUDIO_FEEDBACK
             out += _codec_lines(pt, slot.codec, feedback)
-            out += [
-                f"a=ssrc:{slot.ssrc} cname:{slot.cname}",
-                f"a=ssrc:{slot.ssrc} msid:{slot.stream_id} {slot.track_id}",
-            ]
+            if rtx:
+                out += [
+                    f"a=rtpmap:{rtx} rtx/{slot.codec.clock_rate}",
+                    f"a=fmtp:{rtx} apt={pt}",
+                    f"a=ssrc-group:FID {slot.ssrc} {slot.rtx_ssrc}",
+                ]
+            for ssrc in (slot.ssrc, slot.rtx_ssrc) if rtx else (slot.ssrc,):
+                out += [
+                    f"a=ssrc:{ssrc} cname:{slot.cname}",
+                    f"a=ssrc:{ssrc} msid:{slot.stream_id} {slot.track_id}",
+                ]
         for slot in self.slots:
             slot.offered = True
             slot.replaced = None
@@ -553,6 +681,7 @@ class ReceiveSession:
         by_mid = {m.rtp.muxId: m for m in answer.media}
         accepted: dict[str, dict[int, str]] = {}
         refused: list[str] = []
+        rtx: set[str] = set()
         for slot in self.slots:
             was_open = self._offered.get(slot.mid)
             if was_open is None:
@@ -565,10 +694,14 @@ class ReceiveSession:
                 refused.append(slot.consumer_key)
                 continue
             accepted[slot.consumer_key] = {
-                h.id: h.uri for h in media.rtp.headerExtensions if h.uri in FORWARDED_EXTENSIONS
+                h.id: h.uri for h in media.rtp.headerExtensions if h.uri in RECEIVED_EXTENSIONS
             }
+            if slot.rtx_payload_type and any(
+                c.payloadType == slot.rtx_payload_type for c in media.rtp.codecs
+            ):
+                rtx.add(slot.consumer_key)
         if accepted:
             ufrag, fingerprints = _remote_credentials(answer)
         else:
             ufrag, fingerprints = "", []
-        return ReceiveAnswer(ufrag, fingerprints, accepted, refused)
+        return ReceiveAnswer(ufrag, fingerprints, accepted, refused, rtx)

@@ -154,6 +154,7 @@ class MediaServer:
             "media: listening on UDP %s", ", ".join(f"{h}:{p}" for h, p in self.local_addresses)
         )
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        self._tasks.append(asyncio.create_task(self._feedback()))
 
     # -- registry ---------------------------------------------------------------------
     def register(self, transport: WebRtcTransport) -> None:
@@ -346,6 +347,30 @@ class MediaServer:
                 if delta:
                     log.warning("media: dropped datagrams %s", dict(delta))
                     self._logged_drops = Counter(self.drops)
+
+    def tick_transports(self, transports: list[WebRtcTransport], now: float) -> None:
+        """Transport-cc feedback and bandwidth allocation of every connected transport."""
+        for transport in transports:
+            if transport.closed or not transport.connected:
+                continue
+            try:
+                transport.tick(now)
+            except Exception:
+                log.exception("transport %s: feedback tick failed", transport.id)
+
+    async def _feedback(self) -> None:
+        """Every ``feedback_interval``: what congestion control needs more often than RTCP
+        reports (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1: feedback every
+        50-100 ms)."""
+        loop = asyncio.get_running_loop()
+        interval = self.config.feedback_interval
+        deadline = loop.time()
+        while True:
+            deadline += interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if loop.time() - deadline > interval:
+                deadline = loop.time()  # the loop was late: do not try to catch up
+            self.tick_transports(list(self.by_ufrag.values()), self.clock())
 
     async def close(self) -> None:
         """Close every transport and socket; idempotent."""

@@ -18,12 +18,19 @@ from typing import Any, Protocol
 
 import pylibsrtp
 
+from snapconf.media.bwe import BweConfig, SendSideEstimator, SentLog
 from snapconf.media.config import MediaConfig
 from snapconf.media.dtls import DtlsCertificate, DtlsClosed, DtlsError, DtlsSession, Fingerprint
 from snapconf.media.egress import Destination, Egress, SrtpSender, srtp_context
-from snapconf.media.router import Consumer, Producer, SendRtp
-from snapconf.rtp.packet import is_rtcp, parse_rtp_header
+from snapconf.media.router import (
+    Consumer,
+    Producer,
+    ProducerStream,
+    SendRtp,
+)
+from snapconf.rtp.packet import RtpHeader, is_rtcp, parse_rtp_header
 from snapconf.rtp.rtcp import (
+    ReportBlock,
     RtcpFir,
     RtcpNack,
     RtcpPli,
@@ -33,6 +40,8 @@ from snapconf.rtp.rtcp import (
     parse_rtcp,
     serialize_rtcp,
 )
+from snapconf.rtp.rtx import unwrap_rtx
+from snapconf.rtp.twcc import RtcpTransportCc, TransportCcRecorder
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +91,13 @@ class TransportStats:
     bytes_in: int = 0
     rtcp_in: int = 0
     rtcp_out: int = 0
+    #: RTX packets from the publisher unwrapped into their stream (RFC 4588 §4)
+    rtx_in: int = 0
+    #: padding-only RTX packets from the publisher (its bandwidth probes)
+    rtx_padding_in: int = 0
+    #: transport-cc feedback packets sent to the publisher / read from the receiver
+    transport_cc_out: int = 0
+    transport_cc_in: int = 0
 
 
 class WebRtcTransport:
@@ -114,10 +130,25 @@ class WebRtcTransport:
         self.dtls: DtlsSession | None = None
         self.srtp_rx: pylibsrtp.Session | None = None
         self.srtp_tx: pylibsrtp.Session | None = None
-        self.producers_by_ssrc: dict[int, Producer] = {}
+        #: the publisher's streams (one per simulcast layer) by SSRC, and by RTX SSRC
+        self.streams_by_ssrc: dict[int, ProducerStream] = {}
+        self.rtx_by_ssrc: dict[int, ProducerStream] = {}
         self.producers_by_mid: dict[str, Producer] = {}
         self.consumers_by_ssrc: dict[int, Consumer] = {}
         self.mid_extension_id = 0
+        #: RFC 8852 stream id extensions of the publish answer (0: not negotiated)
+        self.rid_extension_id = 0
+        self.repaired_rid_extension_id = 0
+        #: the transport-wide sequence extension the publisher sends (0: none), and the
+        #: feedback we write for it (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1)
+        self.transport_cc_id = 0
+        self.transport_cc_recorder: TransportCcRecorder | None = None
+        #: towards a receiver: the transport-wide sequence our consumers stamp and the
+        #: send-side estimate of the path (see enable_estimation)
+        self.transport_sequence: SentLog | None = None
+        self.estimator: SendSideEstimator | None = None
+        #: called from :meth:`tick` (every ``media.feedback_interval``): the owner's allocation
+        self.on_tick: Callable[[float], None] | None = None
         self.rtcp_ssrc = secrets.randbits(32) | 1
         self.created = server.clock()
         self.last_received = self.created
@@ -306,26 +337,144 @@ class WebRtcTransport:
             return
         self.stats.packets_in += 1
         self.stats.bytes_in += len(plain)
-        producer = self.producers_by_ssrc.get(header.ssrc)
-        if producer is None:
-            producer = self._producer_by_mid(header.ssrc, header.extensions)
-            if producer is None:
+        recorder = self.transport_cc_recorder
+        if recorder is not None:
+            value = header.extensions.get(self.transport_cc_id)
+            if value is not None and len(value) == 2:
+                recorder.record((value[0] << 8) | value[1], now)
+                # libwebrtc reads feedback only when its media SSRC is one it sends
+                # (RTCPReceiver: registered SSRCs); it names the latest stream, as
+                # libwebrtc's own RemoteEstimatorProxy does
+                recorder.media_ssrc = header.ssrc
+        stream = self.streams_by_ssrc.get(header.ssrc)
+        if stream is None:
+            stream = self.rtx_by_ssrc.get(header.ssrc)
+            if stream is not None:
+                self._on_rtx(stream, plain, header, now)
+                return
+            stream = self._bind_ssrc(header)
+            if stream is None:
                 self.server.count_drop("unknown_ssrc")
                 return
-        producer.receive_rtp(plain, header, now)
+            if stream.rtx_ssrc == header.ssrc:
+                self._on_rtx(stream, plain, header, now)
+                return
+        stream.receive_rtp(plain, header, now)
 
-    def _producer_by_mid(self, ssrc: int, extensions: dict[int, bytes]) -> Producer | None:
-        """Bind a new SSRC to its producer by the MID extension (RFC 8843 §9.2)."""
+    def _on_rtx(self, stream: ProducerStream, plain: bytes, header: RtpHeader, now: float) -> None:
+        """Unwrap a publisher's retransmission into its stream (RFC 4588 §4)."""
+        if header.padding_length and header.payload_offset + header.padding_length >= len(plain):
+            self.stats.rtx_padding_in += 1  # a probe: it only counts for transport-cc
+            return
+        if stream.ssrc is None:
+            self.server.count_drop("rtx_before_media")
+            return
+        try:
+            original = unwrap_rtx(plain, header, stream.producer.payload_type, stream.ssrc)
+            original_header = parse_rtp_header(original)
+        except ValueError:
+            self.server.count_drop("rtx_malformed")
+            return
+        self.stats.rtx_in += 1
+        if stream.is_duplicate(original_header.sequence_number):
+            stream.stats.duplicates += 1
+            return
+        stream.stats.rtx_received += 1
+        stream.receive_rtp(original, original_header, now)
+
+    def _bind_ssrc(self, header: RtpHeader) -> ProducerStream | None:
+        """Bind a new SSRC to its stream by the MID and RID extensions (RFC 8843 §9.2,
+        RFC 8852 §3): a simulcast layer by its rid, an RTX stream by its repaired rid or
+        by the RTX payload type."""
+        extensions = header.extensions
         mid_id = self.mid_extension_id
         if not mid_id or mid_id not in extensions:
             return None
         producer = self.producers_by_mid.get(extensions[mid_id].decode("ascii", "replace"))
         if producer is None:
             return None
-        if producer.ssrc is not None:
-            self.producers_by_ssrc.pop(producer.ssrc, None)
-        self.producers_by_ssrc[ssrc] = producer
-        return producer
+        ssrc = header.ssrc
+        rtx = producer.rtx_payload_type is not None and header.payload_type == (
+            producer.rtx_payload_type
+        )
+        if producer.simulcast:
+            rid_id = self.repaired_rid_extension_id if rtx else self.rid_extension_id
+            rid = extensions.get(rid_id) if rid_id else None
+            if rid is None:
+                return None
+            stream = producer.stream_by_rid(rid.decode("ascii", "replace"))
+            if stream is None:
+                return None
+        else:
+            stream = producer.streams[0]
+        if rtx:
+            if stream.rtx_ssrc is not None:
+                self.rtx_by_ssrc.pop(stream.rtx_ssrc, None)
+            stream.rtx_ssrc = ssrc
+            self.rtx_by_ssrc[ssrc] = stream
+        else:
+            if stream.ssrc is not None:
+                self.streams_by_ssrc.pop(stream.ssrc, None)
+            self.streams_by_ssrc[ssrc] = stream
+        return stream
+
+    def add_producer(self, producer: Producer, rtx_ssrc: int | None = None) -> None:
+        """Receive ``producer`` on this transport: by mid, and by the SSRCs the SDP gave."""
+        self.producers_by_mid[producer.mid] = producer
+        first = producer.streams[0]
+        if first.ssrc is not None:
+            self.streams_by_ssrc[first.ssrc] = first
+        if rtx_ssrc is not None and not producer.simulcast:
+            first.rtx_ssrc = rtx_ssrc
+            self.rtx_by_ssrc[rtx_ssrc] = first
+
+    def remove_producer(self, producer: Producer) -> None:
+        if self.producers_by_mid.get(producer.mid) is producer:
+            del self.producers_by_mid[producer.mid]
+        for stream in producer.streams:
+            if stream.ssrc is not None and self.streams_by_ssrc.get(stream.ssrc) is stream:
+                del self.streams_by_ssrc[stream.ssrc]
+            if stream.rtx_ssrc is not None and self.rtx_by_ssrc.get(stream.rtx_ssrc) is stream:
+                del self.rtx_by_ssrc[stream.rtx_ssrc]
+
+    def enable_transport_cc_feedback(self, extension_id: int) -> None:
+        """The publisher stamps transport-wide sequence numbers with ``extension_id``: send
+        it feedback, so that its own send-side estimator runs (draft-holmer §3.1)."""
+        self.transport_cc_id = extension_id
+        if extension_id and self.transport_cc_recorder is None:
+            self.transport_cc_recorder = TransportCcRecorder(self.rtcp_ssrc)
+        elif not extension_id:
+            self.transport_cc_recorder = None
+
+    def enable_estimation(self, config: BweConfig | None = None) -> SentLog:
+        """Estimate what the path to this receiver can take, from its transport-cc
+        feedback on what our consumers stamp; idempotent."""
+        if self.transport_sequence is None:
+            media = self.server.config
+            self.estimator = SendSideEstimator(
+                config
+                or BweConfig(
+                    start_bitrate=media.send_start_bitrate,
+                    min_bitrate=media.send_min_bitrate,
+                    max_bitrate=media.send_max_bitrate,
+                )
+            )
+            self.transport_sequence = SentLog()
+            self.estimator.attach(self.transport_sequence)
+        return self.transport_sequence
+
+    def tick(self, now: float) -> None:
+        """Every ``media.feedback_interval``: transport-cc feedback to the publisher, then
+        the owner's allocation for what this transport sends."""
+        recorder = self.transport_cc_recorder
+        if recorder is not None and self.connected:
+            for packet in recorder.feedback():
+                self.send_rtcp(packet)
+                self.stats.transport_cc_out += 1
+        if self.estimator is not None:
+            self.estimator.catch_up()  # the log holds seconds, not minutes
+        if self.on_tick is not None and not self.closed:
+            self.on_tick(now)
 
     def _on_rtcp(self, plain: bytes, now: float) -> None:
         try:
@@ -334,10 +483,20 @@ class WebRtcTransport:
             self.server.count_drop("rtcp_malformed")
             return
         for packet in packets:
-            if isinstance(packet, RtcpSenderReport):
-                producer = self.producers_by_ssrc.get(packet.ssrc)
-                if producer is not None:
-                    producer.receive_sender_report(packet, now)
+            if isinstance(packet, RtcpTransportCc):
+                self.stats.transport_cc_in += 1
+                if self.estimator is not None:
+                    self.estimator.on_feedback(packet, now)
+            elif isinstance(packet, RtcpSenderReport):
+                stream = self.streams_by_ssrc.get(packet.ssrc)
+                if stream is not None:
+                    stream.producer.receive_sender_report(packet, now, stream.layer)
+                self._on_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpReceiverReport):
+                self._on_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpRemb):
+                if self.estimator is not None:
+                    self.estimator.on_remb(packet.bitrate, now)
             elif isinstance(packet, RtcpPli):
                 consumer = self.consumers_by_ssrc.get(packet.media_ssrc)
                 if consumer is not None:
@@ -351,6 +510,19 @@ class WebRtcTransport:
                     consumer = self.consumers_by_ssrc.get(ssrc)
                     if consumer is not None:
                         consumer.request_keyframe()
+
+    def _on_report_blocks(self, blocks: list[ReportBlock], now: float) -> None:
+        """A receiver's reports on our consumers: round-trip times, and its loss for the
+        estimate when it sends no transport-cc feedback (RFC 3550 §6.4.1)."""
+        worst = -1
+        for block in blocks:
+            consumer = self.consumers_by_ssrc.get(block.ssrc)
+            if consumer is not None:
+                consumer.receive_report(block, now)
+                worst = max(worst, block.fraction_lost)
+        estimator = self.estimator
+        if worst >= 0 and estimator is not None and not self.stats.transport_cc_in:
+            estimator.on_loss_report(worst, now)
 
     def _update_sender(self) -> None:
         """Bind :attr:`send_rtp` to the SRTP context, socket and address now in use."""
@@ -373,16 +545,16 @@ class WebRtcTransport:
 
     def send_reports(self, now: float) -> None:
         """Periodic RTCP: receiver reports and REMB for what we receive (RFC 3550 §6.4.2)."""
-        if not self.connected or not self.producers_by_ssrc:
+        if not self.connected or not self.streams_by_ssrc:
             return
         blocks = []
         video_ssrcs = []
-        for producer in set(self.producers_by_ssrc.values()):
-            block = producer.report_block(now)
+        for stream in self.streams_by_ssrc.values():
+            block = stream.report_block(now)
             if block is not None:
                 blocks.append(block)
-            if producer.kind == "video" and producer.ssrc is not None:
-                video_ssrcs.append(producer.ssrc)
+            if stream.producer.kind == "video" and stream.ssrc is not None:
+                video_ssrcs.append(stream.ssrc)
         if not blocks:
             return
         packets: list[RtcpReceiverReport | RtcpRemb] = [
@@ -415,7 +587,8 @@ class WebRtcTransport:
             producer.close()
         for consumer in list(self.consumers_by_ssrc.values()):
             consumer.close()
-        self.producers_by_ssrc.clear()
+        self.streams_by_ssrc.clear()
+        self.rtx_by_ssrc.clear()
         self.producers_by_mid.clear()
         self.consumers_by_ssrc.clear()
         self.srtp_tx = self.srtp_rx = None

@@ -3,8 +3,9 @@
 Each packet type is a small dataclass with ``parse`` (from its body) and ``__bytes__``;
 :func:`parse_rtcp` splits a compound packet (RFC 3550 §6.1). Covered: SR and RR
 (RFC 3550 §6.4), SDES CNAME (§6.5), BYE (§6.6), generic NACK (RFC 4585 §6.2.1),
-PLI (RFC 4585 §6.3.1), FIR (RFC 5104 §4.3.1) and REMB (draft-alvestrand-rmcat-remb).
-Other types (APP, XR, transport-wide feedback) are kept as :class:`RtcpUnknown` so a
+PLI (RFC 4585 §6.3.1), FIR (RFC 5104 §4.3.1), REMB (draft-alvestrand-rmcat-remb) and
+transport-wide feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1, in
+:mod:`snapconf.rtp.twcc`). Other types (APP, XR) are kept as :class:`RtcpUnknown` so a
 compound packet round-trips.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+from snapconf.rtp.twcc import RTPFB_TRANSPORT_CC, RtcpTransportCc
 
 RTCP_SR = 200
 RTCP_RR = 201
@@ -313,6 +316,7 @@ RtcpPacket = (
     | RtcpPli
     | RtcpFir
     | RtcpRemb
+    | RtcpTransportCc
     | RtcpUnknown
 )
 
@@ -324,6 +328,8 @@ def _parse_feedback(packet_type: int, fmt: int, body: bytes) -> RtcpPacket:
     fci = body[8:]
     if packet_type == RTCP_RTPFB and fmt == RTPFB_NACK:
         return RtcpNack.parse_fci(sender, media, fci)
+    if packet_type == RTCP_RTPFB and fmt == RTPFB_TRANSPORT_CC:
+        return RtcpTransportCc.parse_fci(sender, media, fci)
     if packet_type == RTCP_PSFB:
         if fmt == PSFB_PLI:
             return RtcpPli(sender, media)

@@ -25,7 +25,7 @@ from yarl import URL
 from snapconf.conference import Conference, Conferences, Participant, valid_room_name
 from snapconf.conference.admission import JoinRequest
 from snapconf.conference.conference import AUDIO_MODES
-from snapconf.conference.participant import MIX_KEY
+from snapconf.conference.participant import MIX_KEY, TrackView
 from snapconf.errors import (
     AddressLimit,
     AlreadyJoined,
@@ -51,10 +51,55 @@ _HANDLERS = {
     "mute": "_on_mute",
     "requestKeyframe": "_on_request_keyframe",
     "setAudioMode": "_on_set_audio_mode",
+    "setViews": "_on_set_views",
+    "getStats": "_on_get_stats",
     "leave": "_on_leave",
     "ping": "_on_ping",
 }
 MESSAGE_TYPES = frozenset(_HANDLERS)
+
+
+#: most entries of one ``setViews`` (a page shows at most this many remote videos)
+MAX_VIEWS = 64
+#: largest tile side a page may report, device pixels (``setViews`` width and height)
+MAX_VIEW_SIDE = 8192
+#: longest track id accepted as a ``setViews`` key (the server's ids are far shorter)
+MAX_VIEW_KEY = 64
+
+
+def parse_views(value: Any) -> dict[str, TrackView]:
+    """The ``views`` of a ``setViews`` message, validated (docs/signaling.md).
+
+    ``{"<trackId>": {"visible": bool, "width": int, "height": int}}``, at most
+    :data:`MAX_VIEWS` entries, sides from 0 to :data:`MAX_VIEW_SIDE`; anything else
+    raises :class:`BadMessage` naming the field.
+    """
+    if not isinstance(value, dict):
+        raise BadMessage("views is missing" if value is None else "views is not an object")
+    if len(value) > MAX_VIEWS:
+        raise BadMessage(f"views has more than {MAX_VIEWS} entries")
+    views: dict[str, TrackView] = {}
+    for track_id, view in value.items():
+        if not 1 <= len(track_id) <= MAX_VIEW_KEY:
+            raise BadMessage(f"views has a track id that is not 1-{MAX_VIEW_KEY} characters")
+        name = f"views.{track_id[:16]}"
+        if not isinstance(view, dict):
+            raise BadMessage(f"{name} is not an object")
+        visible = view.get("visible")
+        if not isinstance(visible, bool):
+            raise BadMessage(f"{name}.visible is not a boolean")
+        sides = []
+        for side in ("width", "height"):
+            number = view.get(side)
+            if (
+                not isinstance(number, int)
+                or isinstance(number, bool)
+                or not 0 <= number <= MAX_VIEW_SIDE
+            ):
+                raise BadMessage(f"{name}.{side} is not an integer from 0 to {MAX_VIEW_SIDE}")
+            sides.append(number)
+        views[track_id] = TrackView(visible=visible, width=sides[0], height=sides[1])
+    return views
 
 
 @dataclass(slots=True)
@@ -484,6 +529,9 @@ class SignalingSession:
         }
         if conference.title:
             joined["title"] = conference.title
+        dominant = conference.dominant_speaker
+        if dominant is not None and dominant in conference.participants:
+            joined["dominantSpeaker"] = dominant  # a newcomer marks it at once
         return joined
 
     def _on_publish(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -546,6 +594,15 @@ class SignalingSession:
             raise BadMessage("mode is not tracks or mix")
         conference.set_audio_mode(participant, mode)
         return None
+
+    def _on_set_views(self, msg: dict[str, Any]) -> None:
+        conference, participant = self._require_joined()
+        conference.set_views(participant, parse_views(msg.get("views")))
+        return None
+
+    def _on_get_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
+        conference, participant = self._require_joined()
+        return {**conference.receive_stats(participant), "type": "stats"}
 
     def _on_leave(self, msg: dict[str, Any]) -> None:
         self._require_joined()

@@ -82,7 +82,9 @@ function call(fn, args) {
 
 const commands = {
   async newPage() {
-    const p = await browser.newPage();
+    // its own window: a page in a background tab is hidden (document.hidden), and the
+    // room page reports hidden videos to the server as not to be sent (setViews)
+    const p = await browser.newPage({ type: "window" });
     const id = `p${nextPage++}`;
     pages.set(id, p);
     p.on("console", (m) => write({ event: "console", page: id, text: `${m.type()}: ${m.text()}` }));

@@ -1,5 +1,6 @@
 import itertools
 
+from snapconf.media.bwe import SentLog
 from snapconf.media.router import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -221,10 +222,51 @@ def test_a_receivers_nack_is_answered_from_the_history_with_the_same_sequence_nu
         sent[4].sequence_number,
         (sent[0].sequence_number - 500) & 0xFFFF,
     ]
+    clock.t = 1.5  # the packets went 0.2-0.5 s ago
     consumer.retransmit(lost)
     again = sink.rtp[10:]
     assert len(again) == 2 and consumer.stats.retransmitted == 2
     assert again[0] == sink.rtp[3] and again[1] == sink.rtp[4]
+
+
+def test_a_packet_is_resent_at_most_once_per_round_trip_and_never_once_too_old():
+    clock = Clock()
+    router = Router()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=96)
+    for i in range(10):
+        _feed(producer, _packet(100 + i, 3000 * i, pt=96, payload=bytes([i]) * 20), 1 + i / 30)
+    seq = parse_rtp_header(sink.rtp[5]).sequence_number
+    clock.t = 1.4
+    consumer.retransmit([seq])
+    consumer.retransmit([seq])  # the same NACK again before a round trip: not resent
+    assert consumer.stats.retransmitted == 1 and consumer.stats.retransmit_skipped == 1
+    clock.t = 1.4 + consumer.rtt + 0.01
+    consumer.retransmit([seq])
+    assert consumer.stats.retransmitted == 2
+    clock.t = 3.0  # the receiver's jitter buffer gave up on it long ago
+    consumer.retransmit([seq])
+    assert consumer.stats.retransmitted == 2 and len(sink.rtp) == 12
+
+
+def test_with_rtx_a_nacked_packet_goes_on_the_rtx_stream_with_its_original_sequence_number():
+    clock = Clock()
+    router = Router()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=96)
+    consumer.rtx_ssrc, consumer.rtx_payload_type = 0xABCD, 97
+    for i in range(5):
+        _feed(producer, _packet(100 + i, 3000 * i, pt=96, payload=bytes([i]) * 20), 1 + i / 30)
+    original = parse_rtp_header(sink.rtp[2])
+    clock.t = 1.3
+    consumer.retransmit([original.sequence_number])
+    rtx = parse_rtp_header(sink.rtp[5])
+    assert (rtx.ssrc, rtx.payload_type, rtx.timestamp) == (0xABCD, 97, original.timestamp)
+    payload = sink.rtp[5][rtx.payload_offset :]
+    assert int.from_bytes(payload[:2], "big") == original.sequence_number
+    assert payload[2:] == sink.rtp[2][original.payload_offset :]
 
 
 def test_a_gap_in_a_publishers_video_is_nacked_once():
@@ -262,6 +304,7 @@ def test_padding_only_packets_are_not_forwarded_and_leave_no_sequence_gap():
     seqs = [h.sequence_number for h in headers]
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     # a NACK for a packet sent before the skip still finds the right payload
+    clock.t = 0.6
     consumer.retransmit([seqs[1], seqs[2]])
     assert sink.rtp[4] == sink.rtp[1] and sink.rtp[5] == sink.rtp[2]
 
@@ -319,3 +362,142 @@ def test_talking_follows_the_audio_level_with_a_hold_and_never_while_muted():
     _feed(producer, _packet(4, 2880, level=b"\x14"), 1.62)
     producer.set_muted(True)
     assert not producer.talking(1.62, 0.5)
+
+
+def _simulcast_producer(clock, sink):
+    producer = Producer(
+        producer_id="t9",
+        kind="video",
+        source="camera",
+        codec=Codec("VP8", 90000, 1, (), ("nack", "nack pli")),
+        payload_type=96,
+        ssrc=None,
+        mid="1",
+        extension_ids={},
+        sink=sink,
+        owner_id="pA",
+        clock=clock,
+        rids=("q", "h"),
+    )
+    for stream, ssrc in zip(producer.streams, (10, 20), strict=True):
+        stream.ssrc = ssrc
+    return producer
+
+
+def _feed_frame(stream, payloads, seq, ts, now):
+    for i, payload in enumerate(payloads):
+        data = build_rtp_packet(
+            payload_type=96,
+            sequence_number=seq + i,
+            timestamp=ts,
+            ssrc=stream.ssrc,
+            payload=payload,
+            marker=i == len(payloads) - 1,
+        )
+        stream.receive_rtp(data, parse_rtp_header(data), now)
+    return seq + len(payloads)
+
+
+def test_a_simulcast_consumer_switches_layer_at_a_keyframe_without_a_gap_for_the_receiver():
+    from tests.support.video import encoded_frames
+
+    from snapconf.rtp.vp8 import parse_vp8
+
+    clock = Clock()
+    publisher = Sink()
+    producer = _simulcast_producer(clock, publisher)
+    low, high = producer.streams
+    router = Router()
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=100)
+    frames = encoded_frames("VP8", 4)
+    seqs = {10: 1000, 20: 5000}
+    # both layers send a keyframe, then deltas; the consumer starts on its target (0)
+    for n, frame in enumerate(frames[:3]):
+        clock.t = 100 + n / 30
+        for stream in (low, high):
+            seqs[stream.ssrc] = _feed_frame(stream, frame, seqs[stream.ssrc], n * 3000, clock.t)
+    sent_low = len(sink.rtp)
+    assert sent_low == sum(len(f) for f in frames[:3]) and consumer.layer == 0
+    consumer.set_target(1)
+    (pli,) = [parse_rtcp(p)[0] for p in publisher.rtcp]
+    assert isinstance(pli, RtcpPli) and pli.media_ssrc == 20
+    # a delta frame of the target layer is not taken: still the low layer
+    clock.t += 1 / 30
+    for stream in (low, high):
+        seqs[stream.ssrc] = _feed_frame(stream, frames[3], seqs[stream.ssrc], 9000, clock.t)
+    assert consumer.layer == 0
+    # the high layer's keyframe: from here on only the high layer
+    clock.t += 1 / 30
+    seqs[20] = _feed_frame(high, frames[0], seqs[20], 12000, clock.t)
+    seqs[10] = _feed_frame(low, frames[1], seqs[10], 12000, clock.t)
+    assert consumer.layer == 1 and consumer.stats.layer_switches == 1
+    headers = [parse_rtp_header(p) for p in sink.rtp]
+    assert {h.ssrc for h in headers} == {consumer.ssrc}
+    numbers = [h.sequence_number for h in headers]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(numbers))
+    stamps = [h.timestamp for h in headers]
+    assert all(0 <= (b - a) & 0xFFFFFFFF < 0x80000000 for a, b in itertools.pairwise(stamps))
+    # the receiver sees one run of VP8 picture ids: one per frame, consecutive
+    pictures = []
+    for packet, header in zip(sink.rtp, headers, strict=True):
+        descriptor = parse_vp8(packet[header.payload_offset :])
+        if descriptor.start and descriptor.partition == 0:
+            pictures.append(descriptor.picture_id)
+    assert all((b - a) & 0x7FFF == 1 for a, b in itertools.pairwise(pictures))
+    assert len(pictures) == 5
+
+
+def test_every_packet_to_a_transport_cc_receiver_carries_the_next_transport_wide_number():
+    clock = Clock()
+    router = Router()
+    audio = _producer(clock=clock)
+    video = _producer(codec=VP8, kind="video", ssrc=2222, pt=96, clock=clock)
+    video.id = "t2"
+    sink = Sink()
+    sequence = SentLog()
+    first = sequence.value
+    ext = ConsumerExtensions(mid=1, audio_level=2, transport_cc=3)
+    consumers = [
+        _consumer(router, audio, sink, clock, mid="r0", pt=111, ext=ext),
+        _consumer(router, video, sink, clock, mid="r1", pt=96, ext=ext),
+    ]
+    for consumer in consumers:
+        consumer.transport_cc = sequence
+    for i in range(3):
+        _feed(audio, _packet(10 + i, 960 * i), 1 + i / 50)
+        _feed(video, _packet(20 + i, 3000 * i, ssrc=2222, pt=96), 1 + i / 50)
+    numbers = [int.from_bytes(parse_rtp_header(p).extensions[3], "big") for p in sink.rtp]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(numbers))
+    assert numbers[0] == (first + 1) & 0xFFFF and numbers[-1] == sequence.value
+    # what the estimator reads: each number's size and send time
+    assert [sequence.sizes[n & sequence.mask] for n in numbers] == [len(p) for p in sink.rtp]
+    assert sequence.times[numbers[-1] & sequence.mask] == 1 + 2 / 50
+
+
+def test_padding_probes_go_on_the_rtx_stream_as_padding_only_packets():
+    clock = Clock()
+    router = Router()
+    producer = _producer(codec=VP8, kind="video", pt=96, clock=clock)
+    sink = Sink()
+    log = SentLog()
+    consumer = _consumer(
+        router, producer, sink, clock, pt=96, ext=ConsumerExtensions(mid=1, transport_cc=3)
+    )
+    consumer.transport_cc = log
+    assert consumer.send_padding(3, 1.0) == 0  # no RTX stream: nothing
+    consumer.rtx_ssrc, consumer.rtx_payload_type = 0xABCD, 97
+    _feed(producer, _packet(1, 3000, pt=96), 1.0)
+    media = consumer.stats.bytes
+    sent = consumer.send_padding(3, 1.01)
+    padding = [parse_rtp_header(p) for p in sink.rtp[1:]]
+    assert len(padding) == 3 and sent == sum(len(p) for p in sink.rtp[1:])
+    assert {(h.ssrc, h.payload_type) for h in padding} == {(0xABCD, 97)}
+    assert all(
+        h.payload_offset + h.padding_length == len(p)
+        for h, p in zip(padding, sink.rtp[1:], strict=True)
+    )
+    numbers = [int.from_bytes(parse_rtp_header(p).extensions[3], "big") for p in sink.rtp]
+    assert [log.probes[n & log.mask] for n in numbers] == [0, 1, 1, 1]
+    # padding is not media: the sender report's octet count stays the media's
+    assert consumer.stats.bytes == media and consumer.stats.padding_packets == 3

@@ -4,7 +4,15 @@ import pytest
 from aiortc.sdp import SessionDescription
 
 from snapconf.media.dtls import Fingerprint
-from snapconf.media.router import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, Codec
+from snapconf.media.router import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_MID,
+    EXT_REPAIRED_RID,
+    EXT_RID,
+    EXT_TRANSPORT_CC,
+    Codec,
+)
 from snapconf.media.sdp import (
     LocalEndpoint,
     ReceiveSession,
@@ -22,7 +30,7 @@ LOCAL = LocalEndpoint(
 )
 
 
-def test_a_chrome_publish_offer_is_answered_with_opus_vp8_and_the_forwarded_extensions():
+def test_a_chrome_publish_offer_is_answered_with_opus_vp8_rtx_and_transport_cc():
     answer = answer_publish(
         CHROME_OFFER, LOCAL, audio_codecs=["opus"], video_codecs=["VP8", "H264"]
     )
@@ -34,17 +42,64 @@ def test_a_chrome_publish_offer_is_answered_with_opus_vp8_and_the_forwarded_exte
         3735928559,
     )
     assert audio.codec.name == "opus" and audio.codec.channels == 2
-    assert audio.extension_ids == {1: EXT_AUDIO_LEVEL, 2: EXT_ABS_SEND_TIME, 4: EXT_MID}
+    assert audio.extension_ids == {
+        1: EXT_AUDIO_LEVEL,
+        2: EXT_ABS_SEND_TIME,
+        3: EXT_TRANSPORT_CC,
+        4: EXT_MID,
+    }
+    assert dict(audio.codec.parameters) == {"minptime": "10", "usedtx": "1", "useinbandfec": "1"}
     assert (video.payload_type, video.ssrc, video.codec.name) == (96, 2882400001, "VP8")
-    assert set(video.codec.feedback) == {"nack", "nack pli", "ccm fir", "goog-remb"}
+    assert set(video.codec.feedback) == {
+        "nack",
+        "nack pli",
+        "ccm fir",
+        "goog-remb",
+        "transport-cc",
+    }
+    assert video.rtx_payload_type == 97 and video.rids == ()
     assert answer.remote_ufrag == "Yx3W" and answer.mid_extension_id == 4
     parsed = SessionDescription.parse(answer.sdp)
     assert [m.direction for m in parsed.media] == ["recvonly", "recvonly"]
-    assert [c.mimeType for m in parsed.media for c in m.rtp.codecs] == ["audio/opus", "video/VP8"]
+    assert [c.mimeType for m in parsed.media for c in m.rtp.codecs] == [
+        "audio/opus",
+        "video/VP8",
+        "video/rtx",
+    ]
+    assert parsed.media[1].rtp.codecs[1].parameters == {"apt": 96}
     assert parsed.media[0].ice.iceLite and parsed.media[0].dtls.role == "server"
     assert parsed.group[0].items == ["0", "1"]
     assert parsed.media[0].ice_candidates[0].ip == "198.51.100.7"
-    assert "transport-cc" not in answer.sdp and "rtx" not in answer.sdp
+    assert "a=rtcp-fb:111 transport-cc" in answer.sdp and "a=rtcp-fb:96 transport-cc" in answer.sdp
+    assert "a=simulcast" not in answer.sdp
+
+
+CHROME_SIMULCAST_OFFER = (
+    Path(__file__).parents[2] / "data" / "chrome_simulcast_offer.sdp"
+).read_text()
+
+
+def test_a_chrome_simulcast_offer_is_answered_with_its_three_rids_lowest_first():
+    answer = answer_publish(
+        CHROME_SIMULCAST_OFFER, LOCAL, audio_codecs=["opus"], video_codecs=["VP8"]
+    )
+    video = answer.tracks[1]
+    assert video.rids == ("q", "h", "f")
+    assert video.ssrc is None  # Chromium lists no SSRC with rids: they are learnt from RFC 8852
+    assert {EXT_RID, EXT_REPAIRED_RID, EXT_TRANSPORT_CC} <= set(video.extension_ids.values())
+    assert video.rtx_payload_type == 97
+    assert "a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\n" in answer.sdp
+    assert "a=simulcast:recv q;h;f\r\n" in answer.sdp
+
+
+def test_paused_and_unsent_rids_are_left_out_of_the_simulcast_answer():
+    offer = CHROME_SIMULCAST_OFFER.replace("a=rid:h send", "a=rid:h recv").replace(
+        "a=simulcast:send q;h;f", "a=simulcast:send q;h;~f"
+    )
+    answer = answer_publish(offer, LOCAL, audio_codecs=["opus"], video_codecs=["VP8"])
+    # one stream left is no simulcast at all
+    assert answer.tracks[1].rids == ()
+    assert "a=simulcast" not in answer.sdp
 
 
 def test_h264_with_packetization_mode_1_is_chosen_when_preferred():

@@ -10,6 +10,25 @@ const NAME_KEY = "snapconf.displayName";
 const PING_INTERVAL_MS = 20000;
 const PC_CONFIG = { bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
 
+// The camera is published as three simulcast layers (RFC 8853, rid-based: RFC 8851),
+// lowest first, so that the server forwards each receiver the one its tile and link can
+// take. They must be given to addTransceiver (Firefox takes no new encodings later in
+// setParameters). A server that answers without a=simulcast gets one encoding (JSEP,
+// RFC 8829 section 5.3.1): the first, which we then raise to the full layer.
+const CAMERA_ENCODINGS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+];
+const CAMERA_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+// Remote video sizes go to the server (`setViews`) this long after the layout settles.
+const VIEWS_DEBOUNCE_MS = 300;
+const MAX_VIEWS = 64; // docs/signaling.md
+const MAX_VIEW_SIDE = 8192;
+// Beyond this many tiles, the dominant speaker's tile is shown larger.
+const SPEAKER_EMPHASIS_TILES = 4;
+const DOMINANT_TEXT = "parle";
+
 // Every code of docs/signaling.md gets a sentence; the code itself goes to the console.
 const PROTOCOL_TEXT = "Le navigateur et le serveur ne se sont pas compris. Rechargez la page.";
 const ERROR_TEXT = {
@@ -98,6 +117,14 @@ const state = {
   pingTimer: null,
   leaving: false,
   mutedBy: new Map(), // our trackId -> who muted it (a moderator's mute may beat our answer)
+  dominant: null, // participantId of the dominant speaker
+  views: {
+    seen: new Map(), // remote <video> -> {visible, width, height} (CSS pixels)
+    sent: "", // the last setViews report, as sent
+    timer: null,
+    resize: null, // ResizeObserver
+    intersect: null, // IntersectionObserver
+  },
 };
 
 // For tests and later pages (e.g. `await snapconf.pc.recv.getStats()`).
@@ -110,6 +137,8 @@ window.snapconf = {
   state,
   leave,
   publish,
+  // what the server sends us (docs/signaling.md `getStats`)
+  stats: () => request({ type: "getStats" }),
 };
 
 // ---------------------------------------------------------------- messages and status
@@ -210,7 +239,9 @@ const handlers = {
     state.leftReasons[msg.participantId] = msg.reason;
     if (!p) return;
     state.participants.delete(p.id);
+    p.tile.querySelectorAll("video").forEach(unobserveView);
     p.tile.remove();
+    markDominant();
     announce(`${p.displayName || "Un participant"} a quitté la réunion.`);
   },
   trackPublished(msg) {
@@ -251,6 +282,12 @@ const handlers = {
     console.info("snapconf: left:", msg.reason);
     teardown(msg.reason === "left" || state.leaving ? null : LEFT_TEXT[msg.reason] || DEFAULT_LEFT_TEXT);
   },
+  // Who speaks most now (docs/signaling.md): marked, and larger in a grid of more than 4;
+  // the "speaking" outline of activeSpeakers stays as it is.
+  dominantSpeaker(msg) {
+    state.dominant = typeof msg.participantId === "string" ? msg.participantId : null;
+    markDominant();
+  },
   pong() {},
 };
 
@@ -263,7 +300,7 @@ function onSocketClose() {
 // ---------------------------------------------------------------- local media and publishing
 
 async function startLocalMedia() {
-  const video = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30 } };
+  const video = CAMERA_CONSTRAINTS;
   for (const constraints of [{ audio: true, video }, { audio: true }, { video }]) {
     try {
       return await navigator.mediaDevices.getUserMedia(constraints);
@@ -304,6 +341,7 @@ async function doPublish() {
   // rejected m-section stops its transceiver (its mid may then read null)
   await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
   showRejected(reply.rejected || [], offered);
+  if (state.local.video) await fullLayerWithoutSimulcast(state.local.video.transceiver.sender);
   for (const entry of localEntries()) {
     const trackId = reply.tracks && reply.tracks[entry.transceiver.mid];
     if (!trackId) continue;
@@ -357,8 +395,37 @@ function iceGathered(pc, timeoutMs = 1000) {
 }
 
 function addLocalTrack(kind, track, source, stream) {
-  const transceiver = state.send.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  const init = { direction: "sendonly", streams: [stream] };
+  if (source === "camera") init.sendEncodings = CAMERA_ENCODINGS.map((e) => ({ ...e }));
+  // a screen share is text and lines: one sharp encoding, frame rate dropped before detail
+  if (source === "screen" && "contentHint" in track) track.contentHint = "detail";
+  let transceiver;
+  try {
+    transceiver = state.send.addTransceiver(track, init);
+  } catch (err) {
+    if (!init.sendEncodings) throw err;
+    console.warn("snapconf: no simulcast in this browser", err);
+    delete init.sendEncodings;
+    transceiver = state.send.addTransceiver(track, init);
+  }
   state.local[kind] = { track, transceiver, source, trackId: null };
+}
+
+// The answer had no a=simulcast for the camera: the browser kept only its first encoding,
+// the quarter-size one. Send the full layer instead.
+async function fullLayerWithoutSimulcast(sender) {
+  const params = sender.getParameters();
+  const full = CAMERA_ENCODINGS[CAMERA_ENCODINGS.length - 1];
+  if (!params.encodings || params.encodings.length !== 1) return;
+  const [encoding] = params.encodings;
+  if (encoding.scaleResolutionDownBy === full.scaleResolutionDownBy && encoding.maxBitrate === full.maxBitrate) return;
+  encoding.scaleResolutionDownBy = full.scaleResolutionDownBy;
+  encoding.maxBitrate = full.maxBitrate;
+  try {
+    await sender.setParameters(params);
+  } catch (err) {
+    console.warn("snapconf: camera encoding unchanged", err);
+  }
 }
 
 function createSendConnection() {
@@ -499,8 +566,10 @@ function attachRemote(mid, track) {
   el.dataset.source = info.source || (track.kind === "audio" ? "microphone" : "camera");
   el.dataset.testid = track.kind === "audio" ? "remote-audio" : "remote-video";
   if (el.dataset.source === "screen") el.classList.add("screen");
-  if (track.kind === "video") p.tile.prepend(el);
-  else p.tile.append(el);
+  if (track.kind === "video") {
+    p.tile.prepend(el);
+    observeView(el);
+  } else p.tile.append(el);
   if (!p.tracks.has(info.trackId)) {
     p.tracks.set(info.trackId, { id: info.trackId, kind: info.kind, source: info.source, muted: false });
   }
@@ -543,8 +612,111 @@ function mediaElement(kind, track) {
 }
 
 function removeMedia(el) {
+  unobserveView(el);
   el.srcObject = null;
   el.remove();
+}
+
+// ---------------------------------------------------------------- view reports
+
+// Each remote video's visibility (IntersectionObserver: scrolled out of sight, a hidden
+// camera, a hidden page) and size in device pixels (ResizeObserver x devicePixelRatio)
+// go to the server as `setViews`, debounced and only when the report changed, so that it
+// never sends a layer larger than the tile, nor video nobody sees.
+function observeView(el) {
+  const views = state.views;
+  if (!views.resize) {
+    views.resize = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const seen = views.seen.get(entry.target);
+        if (!seen) continue;
+        seen.width = entry.contentRect.width;
+        seen.height = entry.contentRect.height;
+      }
+      scheduleViews();
+    });
+    views.intersect = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const seen = views.seen.get(entry.target);
+        if (seen) seen.visible = entry.isIntersecting;
+      }
+      scheduleViews();
+    });
+  }
+  views.seen.set(el, { visible: false, width: 0, height: 0 });
+  views.resize.observe(el);
+  views.intersect.observe(el);
+  scheduleViews();
+}
+
+function unobserveView(el) {
+  const views = state.views;
+  if (!views.seen.delete(el)) return;
+  views.resize.unobserve(el);
+  views.intersect.unobserve(el);
+  scheduleViews();
+}
+
+function scheduleViews() {
+  clearTimeout(state.views.timer);
+  state.views.timer = setTimeout(sendViews, VIEWS_DEBOUNCE_MS);
+}
+
+function deviceSide(cssPixels) {
+  return Math.min(MAX_VIEW_SIDE, Math.max(0, Math.round(cssPixels * (window.devicePixelRatio || 1))));
+}
+
+function sendViews() {
+  state.views.timer = null;
+  const report = {};
+  let count = 0;
+  for (const [el, seen] of state.views.seen) {
+    const trackId = el.dataset.trackId;
+    if (!trackId || (!(trackId in report) && count >= MAX_VIEWS)) continue;
+    const view = {
+      visible: seen.visible && !document.hidden,
+      width: deviceSide(seen.width),
+      height: deviceSide(seen.height),
+    };
+    const before = report[trackId];
+    if (!before) count += 1;
+    // one track in two elements (never expected): the larger view wins
+    if (!before || (view.visible && (!before.visible || view.width > before.width))) report[trackId] = view;
+  }
+  const text = JSON.stringify(report);
+  if (text === state.views.sent || !state.participantId) return;
+  state.views.sent = text;
+  sendMessage({ type: "setViews", views: report });
+}
+
+function stopViews() {
+  const views = state.views;
+  clearTimeout(views.timer);
+  views.resize?.disconnect();
+  views.intersect?.disconnect();
+  views.seen.clear();
+  views.sent = "";
+}
+
+// ---------------------------------------------------------------- dominant speaker
+
+// A tile's accessible name says who it is, and that they speak when they are dominant.
+function labelTile(tile, name) {
+  if (name !== undefined) tile.dataset.label = name;
+  const label = tile.dataset.label || tile.getAttribute("aria-label") || "";
+  tile.dataset.label = label;
+  tile.setAttribute("aria-label", tile.classList.contains("dominant") ? `${label}, ${DOMINANT_TEXT}` : label);
+}
+
+function markDominant() {
+  const tiles = ui.tiles.querySelectorAll(".tile");
+  ui.tiles.classList.toggle("many", tiles.length > SPEAKER_EMPHASIS_TILES);
+  tiles.forEach((tile) => {
+    const id = tile === ui.localTile ? state.participantId : tile.dataset.participantId;
+    const dominant = Boolean(state.dominant) && id === state.dominant;
+    tile.classList.toggle("dominant", dominant);
+    labelTile(tile);
+  });
 }
 
 // ---------------------------------------------------------------- tiles
@@ -562,6 +734,7 @@ function addParticipant(obj) {
     p = { id: obj.id, displayName: "", kind: "browser", tracks: new Map(), tile: createTile(obj.id) };
     state.participants.set(obj.id, p);
     ui.tiles.append(p.tile);
+    markDominant();
   }
   if (obj.displayName) p.displayName = obj.displayName;
   if (obj.kind) p.kind = obj.kind;
@@ -590,7 +763,7 @@ function renderTile(p) {
   const mic = tracks.find((t) => t.kind === "audio");
   const camera = tracks.find((t) => t.kind === "video" && t.source !== "screen");
   const micMuted = Boolean(mic && mic.muted);
-  p.tile.setAttribute("aria-label", phone && name !== PHONE_NAME ? `${name}, ${PHONE_NAME}` : name);
+  labelTile(p.tile, phone && name !== PHONE_NAME ? `${name}, ${PHONE_NAME}` : name);
   p.tile.querySelector(".name").textContent = name;
   // a phone caller's "name" is a masked number: show a handset, and say it is a phone
   p.tile.querySelector(".kind").hidden = !phone || name === PHONE_NAME;
@@ -632,6 +805,7 @@ async function join(event) {
     state.role = joined.role;
     if (joined.title) showTitle(joined.title);
     for (const p of joined.participants || []) addParticipant(p);
+    if (joined.dominantSpeaker) handlers.dominantSpeaker({ participantId: joined.dominantSpeaker });
     state.pingTimer = setInterval(() => sendMessage({ type: "ping" }), PING_INTERVAL_MS);
     ui.form.hidden = true;
     ui.conference.hidden = false;
@@ -672,6 +846,7 @@ function teardown(errorText) {
   state.recv?.close();
   state.stream?.getTracks().forEach((t) => t.stop());
   state.local.screen?.track.stop();
+  stopViews();
   ui.tiles.querySelectorAll(".tile.remote").forEach((tile) => tile.remove());
   state.participants.clear();
   ui.localVideo.srcObject = null;
@@ -709,6 +884,9 @@ function start() {
   ui.mix.addEventListener("click", toggleMix);
   ui.leave.addEventListener("click", leave);
   window.addEventListener("pagehide", () => sendMessage({ type: "leave" }));
+  document.addEventListener("visibilitychange", scheduleViews);
+  // a zoom changes devicePixelRatio without resizing anything in CSS pixels
+  window.addEventListener("resize", scheduleViews);
   ui.name.focus();
 }
 
