@@ -101,6 +101,12 @@ class Codec:
 AUDIO_CODECS = frozenset({"opus", "pcmu", "pcma", "g722", "telephone-event"})
 
 
+def _forget_oldest_half(times: dict[int, float]) -> None:
+    """Bound a sequence number -> time map: drop the half inserted first."""
+    for old in list(times)[: len(times) // 2]:
+        del times[old]
+
+
 @dataclass(slots=True)
 class ProducerStats:
     """Reception statistics for receiver reports (RFC 3550 §6.4.1, §A.3, §A.8)."""
@@ -139,6 +145,7 @@ class ProducerStream:
     """
 
     __slots__ = (
+        "_asked",
         "_send_nacks",
         "_tid_bytes",
         "_window_bytes",
@@ -176,6 +183,8 @@ class ProducerStream:
         self._window_bytes = 0
         self._tid_bytes = [0, 0, 0, 0]
         self._send_nacks = producer.kind == "video" and "nack" in producer.codec.feedback
+        #: sequence number -> when the publisher was last asked for it again (ask_again)
+        self._asked: dict[int, float] = {}
 
     def is_duplicate(self, sequence_number: int) -> bool:
         """Whether the packet ``sequence_number`` of this (video) stream has arrived already.
@@ -276,7 +285,7 @@ class ProducerStream:
             delta = (seq - stats.max_seq) & 0xFFFF
             if 0 < delta < 0x8000:
                 if delta > 1 and self._send_nacks and delta <= MAX_NACK_GAP:
-                    self._nack(stats.max_seq, delta)
+                    self._nack(stats.max_seq, delta, arrival)
                 if seq < stats.max_seq:
                     stats.cycles += 0x10000
                 stats.max_seq = seq
@@ -289,16 +298,52 @@ class ProducerStream:
                 stats.jitter += (d - stats.jitter) / 16.0
         stats.transit = transit
 
-    def _nack(self, last: int, delta: int) -> None:
+    def _nack(self, last: int, delta: int, now: float) -> None:
         """Ask the publisher for the packets between ``last`` and ``last + delta``."""
         assert self.ssrc is not None
         lost = [(last + i) & 0xFFFF for i in range(1, delta)]
+        asked = self._asked
+        for seq in lost:
+            asked[seq] = now
+        if len(asked) > HISTORY_SIZE:
+            _forget_oldest_half(asked)
         self.stats.nacks_sent += 1
         producer = self.producer
         # a publisher that cannot be reached gets no NACK
         with contextlib.suppress(Exception):
             producer.sink.send_rtcp(
                 bytes(RtcpNack(sender_ssrc=producer.rtcp_ssrc, media_ssrc=self.ssrc, lost=lost))
+            )
+
+    def ask_again(self, missing: list[int], now: float) -> None:
+        """Ask the publisher again for packets a receiver NACKed that never arrived here.
+
+        The gap was NACKed once when it was seen (:meth:`_nack`); when that NACK or its
+        retransmission was lost too, the receivers' repeated NACKs (RFC 4585 §3.2: a
+        receiver repeats them while it waits) drive the repeats upstream, each sequence
+        number at most once per :data:`ASK_AGAIN_INTERVAL`, and only within the history
+        behind the newest packet (RFC 4585 §6.2.1).
+        """
+        if not self._send_nacks or self.ssrc is None:
+            return
+        asked = self._asked
+        newest = self.stats.max_seq
+        wanted = []
+        for seq in missing:
+            behind = (newest - seq) & 0xFFFF
+            if not 0 < behind < HISTORY_SIZE or now - asked.get(seq, -1e9) < ASK_AGAIN_INTERVAL:
+                continue
+            asked[seq] = now
+            wanted.append(seq)
+        if len(asked) > HISTORY_SIZE:
+            _forget_oldest_half(asked)
+        if not wanted:
+            return
+        self.stats.nacks_sent += 1
+        producer = self.producer
+        with contextlib.suppress(Exception):
+            producer.sink.send_rtcp(
+                bytes(RtcpNack(sender_ssrc=producer.rtcp_ssrc, media_ssrc=self.ssrc, lost=wanted))
             )
 
     def _ssrc_changed(self, ssrc: int) -> None:
@@ -587,6 +632,8 @@ class ConsumerExtensions:
 #: a NACKed packet is not resent when it was first sent longer ago than this: the
 #: receiver's jitter buffer has given up on it (libwebrtc waits at most ~1 s for video)
 RETRANSMIT_MAX_AGE = 1.0
+#: seconds before a packet still missing at the SFU is asked of its publisher again
+ASK_AGAIN_INTERVAL = 0.02
 #: round-trip time assumed until the receiver's reports give one (RFC 3550 §6.4.1)
 DEFAULT_RTT = 0.1
 _U16 = struct.Struct("!H")
@@ -966,12 +1013,17 @@ class Consumer:
         now = self.clock()
         streams = self.producer.streams
         resent = self._resent
+        missing: dict[int, list[int]] | None = None
         for seq in lost:
             producer_seq, ts_offset, layer = self._origin(seq)
             history = streams[layer].history if layer < len(streams) else None
             entry = history[producer_seq % HISTORY_SIZE] if history is not None else None
             if entry is None or entry[1].sequence_number != producer_seq:
                 self.stats.retransmit_skipped += 1
+                if history is not None:  # lost on its way here too: ask the publisher
+                    if missing is None:
+                        missing = {}
+                    missing.setdefault(layer, []).append(producer_seq)
                 continue
             data, header, arrival = entry
             if now - arrival > RETRANSMIT_MAX_AGE or now - resent.get(seq, -1e9) < self.rtt:
@@ -979,8 +1031,7 @@ class Consumer:
                 continue
             resent[seq] = now
             if len(resent) > HISTORY_SIZE:
-                for old in list(resent)[: len(resent) // 2]:
-                    del resent[old]
+                _forget_oldest_half(resent)
             payload_type = self.payload_types.get(header.payload_type)
             if payload_type is None:
                 continue
@@ -1002,6 +1053,9 @@ class Consumer:
             else:
                 self._emit(data, header, body, payload_type, seq, ts, self.ssrc, None, None, now)
             self.stats.retransmitted += 1
+        if missing is not None:
+            for layer, seqs in missing.items():
+                streams[layer].ask_again(seqs, now)
 
     def send_padding(self, count: int, now: float) -> int:
         """Send ``count`` padding-only packets on the RTX stream to probe the path

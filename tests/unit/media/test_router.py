@@ -280,6 +280,31 @@ def test_a_gap_in_a_publishers_video_is_nacked_once():
     assert nack.media_ssrc == 1111 and nack.lost == [4, 5, 6]
 
 
+def test_a_receivers_nack_for_a_packet_lost_upstream_too_asks_the_publisher_again():
+    # the SFU's own NACK (or the publisher's answer) was lost: the receiver's repeated
+    # NACKs drive the repeats upstream, at most once per ASK_AGAIN_INTERVAL per packet
+    clock = Clock()
+    router = Router()
+    publisher = Sink()
+    vp8 = Codec("VP8", 90000, 1, (), ("nack", "nack pli"))
+    producer = _producer(codec=vp8, kind="video", pt=96, clock=clock, sink=publisher)
+    sink = Sink()
+    consumer = _consumer(router, producer, sink, clock, pt=96)
+    for seq in (1, 2, 4, 5):
+        _feed(producer, _packet(seq, seq * 3000, pt=96), 1 + seq / 30)
+    assert [parse_rtcp(p)[0].lost for p in publisher.rtcp] == [[3]]  # the gap, once
+    second = parse_rtp_header(sink.rtp[1]).sequence_number
+    missing = (second + 1) & 0xFFFF  # what the receiver saw missing after packet 2
+    clock.t = 1.2
+    consumer.retransmit([missing])
+    consumer.retransmit([missing])  # again at once: not repeated upstream
+    asked = [parse_rtcp(p)[0] for p in publisher.rtcp]
+    assert [(n.media_ssrc, n.lost) for n in asked] == [(1111, [3]), (1111, [3])]
+    clock.t = 1.3
+    consumer.retransmit([missing])
+    assert len(publisher.rtcp) == 3 and consumer.stats.retransmitted == 0
+
+
 def test_padding_only_packets_are_not_forwarded_and_leave_no_sequence_gap():
     clock = Clock()
     router = Router()

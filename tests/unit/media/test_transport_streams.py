@@ -134,7 +134,7 @@ def _rtx_copy(original: bytes, rtx_seq: int, rrid: bytes = b"q") -> bytes:
 def test_an_rtx_copy_of_a_packet_that_arrived_is_neither_forwarded_nor_counted():
     # Chromium probes with RTX copies of packets it just sent: forwarded, every receiver
     # would get them twice; counted, the receiver report's cumulative loss goes negative
-    server, endpoint, transport, browser, producer, tap = _publisher(rids=("q", "h"))
+    server, endpoint, _transport, browser, producer, tap = _publisher(rids=("q", "h"))
     first = _rtp(1, 10, extensions=[(MID, b"1"), (RID, b"q")])
     _send(server, endpoint, browser, first)
     _send(server, endpoint, browser, _rtp(2, 10))
