@@ -6,9 +6,8 @@ each test impairs one page's link (found by the peer-reflexive candidate its con
 learnt, :meth:`Relay.resolve`) or all of them. The figures are the browsers' own getStats
 (inbound-rtp, candidate-pair) and the relay's counters.
 
-A test of a server feature that has not landed yet is marked ``xfail(strict=True)`` naming
-it: when the feature lands the test passes, strict xfail turns that into a failure, and
-the mark must go. All pages share one Chromium (a context each), with small windows.
+A test of acceptance not reached yet is marked ``xfail`` with what was measured. All pages
+share one Chromium (a context each), with small windows.
 """
 
 from __future__ import annotations
@@ -202,10 +201,11 @@ async def test_a_room_through_the_relay_decodes_every_video_and_audio_on_a_fast_
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="the server still sends a 600 kbit/s receiver ~1.1 Mbit/s among 6 publishers"
-    " (13 % dropped at the bottleneck after 10 s): its estimate and allocation do not hold"
-    " what it sends under the link",
+    strict=False,
+    reason="measured 2026-12-07: the bottleneck loses < 1 % and all 6 audio tracks decode, but"
+    " the dominant speaker's video decodes at 5-14 fps, under the 15 asked: 7 Chromium pages"
+    " (6 encoding) share this 2-core machine with the server; not strict, as it may pass on"
+    " a quieter machine",
 )
 async def test_a_receiver_at_600_kbits_among_6_publishers_gets_the_dominant_speaker_smoothly(
     room: Room, relay: Relay
@@ -214,6 +214,8 @@ async def test_a_receiver_at_600_kbits_among_6_publishers_gets_the_dominant_spea
     # the receiver first, while the machine is quiet; then six pages that encode
     # (its receive connection exists once there is something to receive)
     receiver = await room.join("Receiver")
+    # a listener on a slow link, its microphone off: the floor is the publishers'
+    await receiver.page.evaluate("() => document.querySelector('#btn-mic').click()")
     publishers = [await room.join("Pub1")]
     peer = await room.peer(receiver)
     relay.set_link(peer, down=SLOW)

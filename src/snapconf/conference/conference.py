@@ -6,6 +6,7 @@ participants join, publish, unpublish and leave, and tells each one what changed
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections import Counter
@@ -17,7 +18,7 @@ from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.participant import MIX_KEY, Participant, Track, TrackView
 from snapconf.conference.phone import drop_packet, mix_ptime, phone_producer
-from snapconf.conference.speakers import SpeakerConfig, SpeakerDetector
+from snapconf.conference.speakers import NEVER_SPOKE, SpeakerConfig, SpeakerDetector
 from snapconf.errors import TooManyTracks, UnsupportedCodec
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.plain_transport import PlainTransport
@@ -132,8 +133,10 @@ class Conference:
                 participant.send_transport = self._transport(participant, "send")
                 participant.recv_transport = self._transport(participant, "recv")
                 participant.recv_transport.on_tick = participant.on_receive_tick
-                participant.allocator.rank = self.speaker_rank
-                participant.allocator.config.last_n = self.config.last_n
+            participant.allocator.rank = functools.partial(
+                self.speaker_rank, receiver_id=participant.id
+            )
+            participant.allocator.config.last_n = self.config.last_n
             self.participants[participant.id] = participant
             for other in list(self.participants.values()):
                 if other is participant:
@@ -577,10 +580,22 @@ class Conference:
         """The participant id holding the floor, or None until someone spoke."""
         return self.speakers.dominant
 
-    def speaker_rank(self, participant_id: str) -> int:
+    def speaker_rank(self, participant_id: str, receiver_id: str | None = None) -> int:
         """0 for the dominant speaker, then 1, 2, ... by recency of speech;
-        :data:`snapconf.conference.speakers.NEVER_SPOKE` for someone who never spoke."""
-        return self.speakers.rank(participant_id)
+        :data:`snapconf.conference.speakers.NEVER_SPOKE` for someone who never spoke.
+
+        As seen by ``receiver_id``, its own voice does not count: when it holds the floor
+        itself, the most recent other speaker is its 0 (the one it sees on stage, as a
+        conference page never puts its own camera there).
+        """
+        rank = self.speakers.rank(participant_id)
+        if (
+            receiver_id is not None
+            and rank != NEVER_SPOKE
+            and self.speakers.rank(receiver_id) < rank
+        ):
+            rank -= 1
+        return rank
 
     def tick_speakers(self) -> None:
         """Run the speaker detector (every ~200 ms, see :class:`Conferences`) and tell

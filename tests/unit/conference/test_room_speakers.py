@@ -129,6 +129,12 @@ async def test_the_room_tick_names_the_loud_publisher_and_passes_the_floor_with_
         ]
         assert conference.speaker_rank(people["bob"].id) == 0
         assert conference.speaker_rank(people["alice"].id) == 1
+        # bob does not see himself on stage: for him alice, the last other speaker, is
+        assert conference.speaker_rank(people["alice"].id, people["bob"].id) == 0
+        assert conference.speaker_rank(people["alice"].id, people["carol"].id) == 1
+        # and his receive allocator ranks that way
+        assert people["bob"].allocator.rank(people["alice"].id) == 0
+        assert people["carol"].allocator.rank(people["alice"].id) == 1
     finally:
         conferences.close()
 
