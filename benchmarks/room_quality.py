@@ -91,6 +91,17 @@ def _delta(before: dict[str, Any], after: dict[str, Any], seconds: float) -> lis
     return rows
 
 
+_PUBLISHED_JS = """async () => {
+    const out = [];
+    (await window.snapconf.pc.send.getStats()).forEach(r => {
+        if (r.type === 'outbound-rtp' && r.kind === 'video') out.push({rid: r.rid || '-',
+            width: r.frameWidth || 0, fps: r.framesPerSecond || 0,
+            limit: r.qualityLimitationReason});
+    });
+    return out;
+}"""
+
+
 def _link_delta(before: LinkStats, after: LinkStats, seconds: float) -> dict[str, float]:
     reached = (after.packets_in - before.packets_in) - (after.dropped_loss - before.dropped_loss)
     return {
@@ -248,6 +259,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         if tracer is not None:
             tracer.cancel()
+        print("\nwhat the publishers send (rid: width @ frames per second, limited by)")
+        for page in pages[:-1]:
+            layers = await page.page.evaluate(_PUBLISHED_JS)
+            result.setdefault("publishers", {})[page.name] = layers
+            print(
+                f"  {page.name:<8} "
+                + "  ".join(
+                    f"{layer['rid']}: {layer['width']} @ {layer['fps']} ({layer['limit']})"
+                    for layer in sorted(layers, key=lambda layer: str(layer["rid"]))
+                )
+            )
         return result
     finally:
         for page in pages:

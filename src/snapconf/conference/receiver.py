@@ -71,6 +71,8 @@ class ReceiverStats:
     allocated: int = 0
     wanted: int = 0
     padding_bytes: int = 0
+    #: bit/s of retransmissions over the last allocation interval, taken off the estimate
+    retransmission_bitrate: int = 0
     #: tracks paused because they did not fit, and resumed since
     suspensions: int = 0
     resumptions: int = 0
@@ -98,6 +100,9 @@ class ReceiveAllocator:
     _levels: dict[str, int] = field(default_factory=dict)
     #: consumer key -> when it last asked for a keyframe of a layer it waits for
     _waiting: dict[str, float] = field(default_factory=dict)
+    #: retransmitted bytes of all consumers at the last allocation, and its time
+    _retransmitted: int = 0
+    _last_allocation: float = -1.0
 
     def tick(self, transport: WebRtcTransport, now: float) -> None:
         """Called every media feedback tick; allocates every ``config.interval``."""
@@ -114,6 +119,16 @@ class ReceiveAllocator:
 
     def reallocate(self, transport: WebRtcTransport, now: float) -> Allocation:
         estimate = self.estimate(transport)
+        # what NACKs made us send again since the last allocation is not there for media
+        retransmitted = sum(c.stats.retransmitted_bytes for c in self.consumers.values())
+        elapsed = now - self._last_allocation
+        rate = 0
+        if self._last_allocation >= 0 and elapsed > 0:
+            rate = int(max(0, retransmitted - self._retransmitted) * 8 / elapsed)
+        self._retransmitted = retransmitted
+        self._last_allocation = now
+        self.stats.retransmission_bitrate = rate
+        estimate = max(0, estimate - rate)
         demands: list[TrackDemand] = []
         options_by_key: dict[str, tuple[LayerOption, ...]] = {}
         views = self.views()
@@ -218,6 +233,7 @@ class ReceiveAllocator:
             "allocated": stats.allocated,
             "wanted": stats.wanted,
             "paddingBytes": stats.padding_bytes,
+            "retransmissionBitrate": stats.retransmission_bitrate,
         }
 
 

@@ -594,6 +594,8 @@ class ConsumerStats:
     dropped_payload_type: int = 0
     keyframe_requests: int = 0
     retransmitted: int = 0
+    #: bytes of those retransmissions (they count against the receiver's estimate)
+    retransmitted_bytes: int = 0
     #: NACKed packets not resent: gone from the history, too old, or resent within an RTT
     retransmit_skipped: int = 0
     #: simulcast layer changes (RFC 8853) made at a keyframe
@@ -1044,6 +1046,7 @@ class Consumer:
                     continue
                 body = sent[1]
             ts = (header.timestamp + ts_offset) & 0xFFFFFFFF
+            before = self.stats.bytes
             if self.rtx_payload_type:
                 self._rtx_seq = rtx_seq = (self._rtx_seq + 1) & 0xFFFF
                 self._emit(
@@ -1053,6 +1056,7 @@ class Consumer:
             else:
                 self._emit(data, header, body, payload_type, seq, ts, self.ssrc, None, None, now)
             self.stats.retransmitted += 1
+            self.stats.retransmitted_bytes += self.stats.bytes - before
         if missing is not None:
             for layer, seqs in missing.items():
                 streams[layer].ask_again(seqs, now)

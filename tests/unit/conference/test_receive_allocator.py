@@ -111,6 +111,18 @@ def test_a_slow_receiver_gets_all_audio_and_the_dominant_speaker_before_the_othe
     assert not any(consumers[k].suspended for k in ("sa", "sb", "sc"))
 
 
+def test_retransmissions_count_against_the_estimate():
+    allocator, consumers, transport = _room(5_000_000)
+    allocator.reallocate(transport, 10.0)
+    assert {consumers[k].target_layer for k in ("va", "vb", "vc")} == {2}
+    # 1.7 Mbit/s of the receiver's NACKs answered over the next 200 ms leaves 3.3 for media
+    consumers["va"].stats.retransmitted_bytes += 1_700_000 // 8 // 5
+    allocation = allocator.reallocate(transport, 10.2)
+    assert allocator.stats.retransmission_bitrate == 1_700_000
+    assert allocation.allocated <= 0.95 * (5_000_000 - 1_700_000)
+    assert [consumers[k].target_layer for k in ("va", "vb", "vc")] == [2, 1, 1]
+
+
 def test_a_video_that_does_not_fit_is_paused_and_resumed_when_the_estimate_allows():
     allocator, consumers, transport = _room(200_000)
     allocator.reallocate(transport, 10.0)
