@@ -53,6 +53,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
     parser.add_argument("--camera", choices=("fake", "y4m"), default="fake")
+    parser.add_argument(
+        "--camera-size", default="1280x720", help="the generated .y4m's WIDTHxHEIGHT (x16)"
+    )
     parser.add_argument("--fps", type=int, default=0, help="the fake device's frame rate")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument(
@@ -193,7 +196,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     except RuntimeError:
         print(server.log(), file=sys.stderr)
         raise
-    camera = camera_file() if args.camera == "y4m" else None
+    width, height = (int(side) for side in args.camera_size.split("x"))
+    camera = camera_file(width, height) if args.camera == "y4m" else None
     fake = f"fps={args.fps}" if args.fps else ""
     browser = ChromiumBrowser(camera=camera, fake_device=fake, viewport=(640, 400))
     relay = Relay(

@@ -238,6 +238,7 @@ class Participant:
                 "packets": stats.packets,
                 "bytes": stats.bytes,
                 "retransmitted": stats.retransmitted,
+                "retransmitSkipped": stats.retransmit_skipped,
                 "layer": consumer.layer,
                 "targetLayer": consumer.target_layer,
                 "temporal": consumer.temporal,
@@ -257,17 +258,22 @@ class Participant:
         }
 
     def _uplink_stats(self) -> dict[str, int] | None:
-        """What the transport-cc feedback told this participant's browser of its sending."""
+        """What the server makes of this participant's sending: the transport-cc feedback
+        written for it, the NACKs sent to it, the RTX it sent (signaling ``stats``)."""
         transport = self.send_transport
-        recorder = transport.transport_cc_recorder if transport is not None else None
-        if recorder is None:
+        if transport is None or transport.transport_cc_recorder is None:
             return None
-        stats = recorder.stats
+        feedback = transport.transport_cc_recorder.stats
+        streams = list(transport.streams_by_ssrc.values())
         return {
-            "recorded": stats.recorded,
-            "reportedLost": stats.reported_lost,
-            "late": stats.late,
-            "feedbackPackets": stats.feedback_packets,
+            "recorded": feedback.recorded,
+            "reportedLost": feedback.reported_lost,
+            "late": feedback.late,
+            "feedbackPackets": feedback.feedback_packets,
+            "nacksSent": sum(stream.stats.nacks_sent for stream in streams),
+            "rtxIn": transport.stats.rtx_in,
+            "rtxPaddingIn": transport.stats.rtx_padding_in,
+            "duplicates": sum(stream.stats.duplicates for stream in streams),
         }
 
     def send_mix(self, packet: bytes) -> None:

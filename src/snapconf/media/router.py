@@ -15,7 +15,7 @@ import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from snapconf.media.bwe.sent import SentLog
 from snapconf.rtp.keyframes import is_keyframe
@@ -101,10 +101,10 @@ class Codec:
 AUDIO_CODECS = frozenset({"opus", "pcmu", "pcma", "g722", "telephone-event"})
 
 
-def _forget_oldest_half(times: dict[int, float]) -> None:
-    """Bound a sequence number -> time map: drop the half inserted first."""
-    for old in list(times)[: len(times) // 2]:
-        del times[old]
+def _forget_oldest_half(by_seq: dict[int, Any]) -> None:
+    """Bound a map keyed by sequence number: drop the half inserted first."""
+    for old in list(by_seq)[: len(by_seq) // 2]:
+        del by_seq[old]
 
 
 @dataclass(slots=True)
@@ -154,6 +154,7 @@ class ProducerStream:
         "frame_size",
         "history",
         "layer",
+        "missing",
         "producer",
         "rid",
         "rtx_ssrc",
@@ -183,8 +184,10 @@ class ProducerStream:
         self._window_bytes = 0
         self._tid_bytes = [0, 0, 0, 0]
         self._send_nacks = producer.kind == "video" and "nack" in producer.codec.feedback
-        #: sequence number -> when the publisher was last asked for it again (ask_again)
+        #: sequence number -> when the publisher was last asked for it (a NACK)
         self._asked: dict[int, float] = {}
+        #: sequence numbers NACKed and not arrived yet -> NACKs sent for each (retry_nacks)
+        self.missing: dict[int, int] = {}
 
     def is_duplicate(self, sequence_number: int) -> bool:
         """Whether the packet ``sequence_number`` of this (video) stream has arrived already.
@@ -289,6 +292,8 @@ class ProducerStream:
                 if seq < stats.max_seq:
                     stats.cycles += 0x10000
                 stats.max_seq = seq
+            elif self.missing:  # a late packet: perhaps one we asked for
+                self.missing.pop(seq, None)
         # interarrival jitter (RFC 3550 §A.8), in timestamp units
         clock_rate = self.producer.codec.clock_rate
         transit = arrival * clock_rate - header.timestamp
@@ -303,10 +308,44 @@ class ProducerStream:
         assert self.ssrc is not None
         lost = [(last + i) & 0xFFFF for i in range(1, delta)]
         asked = self._asked
+        missing = self.missing
         for seq in lost:
             asked[seq] = now
+            missing[seq] = 1
         if len(asked) > HISTORY_SIZE:
             _forget_oldest_half(asked)
+        if len(missing) > HISTORY_SIZE:
+            _forget_oldest_half(missing)
+        self._send_nack(lost)
+
+    def retry_nacks(self, now: float) -> None:
+        """NACK again what is still missing (called every ``media.feedback_interval``).
+
+        A NACK or its retransmission may be lost too (RFC 4585 §3.2 lets a receiver repeat
+        its NACKs): each missing packet is asked for again at most every
+        :data:`NACK_RETRY_INTERVAL`, :data:`MAX_NACKS` times in all, while it is within the
+        history behind the newest packet. Without this, a packet lost twice on the
+        publisher's link waited for a receiver's repeated NACK (Chromium repeats after its
+        round-trip estimate, 100 ms before it has one).
+        """
+        missing = self.missing
+        if not missing or self.ssrc is None:
+            return
+        asked = self._asked
+        newest = self.stats.max_seq
+        wanted = []
+        for seq, count in list(missing.items()):
+            if not 0 < (newest - seq) & 0xFFFF < HISTORY_SIZE or count >= MAX_NACKS:
+                del missing[seq]
+            elif now - asked.get(seq, -1e9) >= NACK_RETRY_INTERVAL:
+                missing[seq] = count + 1
+                asked[seq] = now
+                wanted.append(seq)
+        if wanted:
+            self._send_nack(wanted)
+
+    def _send_nack(self, lost: list[int]) -> None:
+        assert self.ssrc is not None
         self.stats.nacks_sent += 1
         producer = self.producer
         # a publisher that cannot be reached gets no NACK
@@ -337,14 +376,8 @@ class ProducerStream:
             wanted.append(seq)
         if len(asked) > HISTORY_SIZE:
             _forget_oldest_half(asked)
-        if not wanted:
-            return
-        self.stats.nacks_sent += 1
-        producer = self.producer
-        with contextlib.suppress(Exception):
-            producer.sink.send_rtcp(
-                bytes(RtcpNack(sender_ssrc=producer.rtcp_ssrc, media_ssrc=self.ssrc, lost=wanted))
-            )
+        if wanted:
+            self._send_nack(wanted)
 
     def _ssrc_changed(self, ssrc: int) -> None:
         if self.ssrc is not None:
@@ -634,8 +667,14 @@ class ConsumerExtensions:
 #: a NACKed packet is not resent when it was first sent longer ago than this: the
 #: receiver's jitter buffer has given up on it (libwebrtc waits at most ~1 s for video)
 RETRANSMIT_MAX_AGE = 1.0
-#: seconds before a packet still missing at the SFU is asked of its publisher again
+#: NACKs sent at most for one packet missing from a publisher (the first one included)
+MAX_NACKS = 5
+#: seconds before a packet still missing at the SFU is asked of its publisher again when a
+#: receiver NACKs it
 ASK_AGAIN_INTERVAL = 0.02
+#: seconds between the SFU's own repeated NACKs of a packet (the publisher's round trip is
+#: not known here: libwebrtc assumes 100 ms before it knows one)
+NACK_RETRY_INTERVAL = 0.1
 #: round-trip time assumed until the receiver's reports give one (RFC 3550 §6.4.1)
 DEFAULT_RTT = 0.1
 _U16 = struct.Struct("!H")

@@ -464,13 +464,17 @@ class WebRtcTransport:
         return self.transport_sequence
 
     def tick(self, now: float) -> None:
-        """Every ``media.feedback_interval``: transport-cc feedback to the publisher, then
-        the owner's allocation for what this transport sends."""
+        """Every ``media.feedback_interval``: transport-cc feedback to the publisher, NACKs
+        repeated for what it has not resent yet, then the owner's allocation for what this
+        transport sends."""
         recorder = self.transport_cc_recorder
         if recorder is not None and self.connected:
             for packet in recorder.feedback():
                 self.send_rtcp(packet)
                 self.stats.transport_cc_out += 1
+        for stream in self.streams_by_ssrc.values():
+            if stream.missing:
+                stream.retry_nacks(now)
         if self.estimator is not None:
             self.estimator.catch_up()  # the log holds seconds, not minutes
         if self.on_tick is not None and not self.closed:

@@ -305,6 +305,25 @@ def test_a_receivers_nack_for_a_packet_lost_upstream_too_asks_the_publisher_agai
     assert len(publisher.rtcp) == 3 and consumer.stats.retransmitted == 0
 
 
+def test_a_packet_still_missing_is_nacked_again_until_it_arrives_at_most_max_nacks_times():
+    clock = Clock()
+    publisher = Sink()
+    vp8 = Codec("VP8", 90000, 1, (), ("nack", "nack pli"))
+    producer = _producer(codec=vp8, kind="video", pt=96, clock=clock, sink=publisher)
+    stream = producer.streams[0]
+    for seq in (1, 2, 5):  # 3 and 4 lost
+        _feed(producer, _packet(seq, seq * 3000, pt=96), 1 + seq / 30)
+    stream.retry_nacks(1.2)  # too soon after the first NACK (at 1.167)
+    stream.retry_nacks(1.27)
+    assert [parse_rtcp(p)[0].lost for p in publisher.rtcp] == [[3, 4], [3, 4]]
+    _feed(producer, _packet(3, 9000, pt=96), 1.28)  # its retransmission came
+    for tick in range(20):
+        stream.retry_nacks(1.3 + tick * 0.05)
+    lost = [parse_rtcp(p)[0].lost for p in publisher.rtcp]
+    assert lost == [[3, 4], [3, 4], [4], [4], [4]]  # five NACKs for 4 in all
+    assert not stream.missing
+
+
 def test_padding_only_packets_are_not_forwarded_and_leave_no_sequence_gap():
     clock = Clock()
     router = Router()

@@ -10,9 +10,9 @@ From the feedback:
   (:mod:`.acked`) on overuse;
 - the loss-based limit (gcc-02 §6 "loss-based control", as libwebrtc's classic
   SendSideBandwidthEstimation): lost fraction measured over about a second; above 10 % the limit
-  becomes ``estimate x (1 - loss / 2)``, or the rate the receiver got in that second when lower
-  (a full drop-tail queue hides the delay signal; its losses do not), at most once per
-  300 ms + RTT; under 2 % it grows 8 %/s
+  becomes ``estimate x (1 - loss / 2)``, and under ``beta x`` the rate the receiver got when a
+  standing drop-tail queue is seen (a full queue hides the delay signal; its losses and its
+  spread-out arrivals do not), at most once per 300 ms + RTT; under 2 % it grows 8 %/s
   and disappears once above the delay-based estimate; between, it holds. Random loss under 10 %
   therefore never lowers the estimate by itself;
 - probe results (:mod:`.probe`), which raise the estimate at once.
@@ -50,6 +50,9 @@ _RTT_SMOOTHING = 0.875
 _MIN_DELIVERED_SPAN = 0.2
 #: seconds of each of the two epochs the lowest one-way delay is taken over
 _BASE_DELAY_EPOCH = 10.0
+#: the path is saturated when it delivers less than this share of the rate the same packets
+#: were sent at (their arrivals spread out: a queue grows)
+_SATURATED = 0.8
 
 
 @dataclass(slots=True)
@@ -119,6 +122,8 @@ class SendSideEstimator:
         self._base_delay_epoch = -1.0
         self._loss_first_arrival = math.inf
         self._loss_last_arrival = -math.inf
+        self._loss_first_send = math.inf
+        self._loss_last_send = -math.inf
         self._last_loss_decrease = -math.inf
         self._last_loss_update = -1.0
         self._remb: int | None = None
@@ -297,6 +302,7 @@ class SendSideEstimator:
         last_arrival = -math.inf
         overuse = False
         latest_send = -1.0
+        first_send = math.inf
         seq = base
         for arrival in feedback.arrivals:
             slot = seq & mask
@@ -321,6 +327,8 @@ class SendSideEstimator:
             send_time = send_times[slot]
             if send_time > latest_send:
                 latest_send = send_time
+            if send_time < first_send:
+                first_send = send_time
             arrival_ms = (reference_us + arrival) / 1000
             received_bytes += size
             if arrival_ms < first_arrival:
@@ -355,6 +363,10 @@ class SendSideEstimator:
                 self._loss_first_arrival = first_arrival
             if last_arrival > self._loss_last_arrival:
                 self._loss_last_arrival = last_arrival
+            if first_send < self._loss_first_send:
+                self._loss_first_send = first_send
+            if latest_send > self._loss_last_send:
+                self._loss_last_send = latest_send
             self._loss_bytes += received_bytes
             self._loss_delay_sum += delay_sum
             self._loss_received += received
@@ -462,12 +474,14 @@ class SendSideEstimator:
         if self._loss_total >= self.config.loss_min_packets:
             span = (self._loss_last_arrival - self._loss_first_arrival) / 1000
             delivered = self._loss_bytes * 8 / span if span >= _MIN_DELIVERED_SPAN else None
+            send_span = self._loss_last_send - self._loss_first_send
+            sent = self._loss_bytes * 8 / send_span if send_span >= _MIN_DELIVERED_SPAN else None
             queue = 0.0
             if self._loss_received:
                 base = min(self._base_delay_bucket, self._base_delay_previous)
                 queue = (self._loss_delay_sum / self._loss_received - base) / 1000
             fraction = max(self._loss_lost, 0) / self._loss_total
-            self._loss_update(fraction, now, delivered, queue)
+            self._loss_update(fraction, now, delivered, queue, sent)
         if self._base_delay_epoch < 0:
             self._base_delay_epoch = now
         elif now - self._base_delay_epoch >= _BASE_DELAY_EPOCH:
@@ -478,13 +492,27 @@ class SendSideEstimator:
         self._loss_delay_sum = 0.0
         self._loss_first_arrival = math.inf
         self._loss_last_arrival = -math.inf
+        self._loss_first_send = math.inf
+        self._loss_last_send = -math.inf
         self._loss_started = now
 
     def _loss_update(
-        self, fraction: float, now: float, delivered: float | None = None, queue: float = 0.0
+        self,
+        fraction: float,
+        now: float,
+        delivered: float | None = None,
+        queue: float = 0.0,
+        sent: float | None = None,
     ) -> None:
-        """One loss measurement; ``delivered`` is the rate (bit/s) the receiver got meanwhile
-        and ``queue`` the mean queueing delay (seconds over the lowest one-way delay)."""
+        """One loss measurement; ``delivered`` is the rate (bit/s) the receiver got meanwhile,
+        ``sent`` the rate the same packets left at, and ``queue`` the mean queueing delay
+        (seconds over the lowest one-way delay).
+
+        A standing queue needs the three signs of a saturated drop-tail bottleneck: losses,
+        a queueing delay, and arrivals spread out against the sending (``delivered`` under
+        :data:`_SATURATED` x ``sent``). Random loss on a path with jitter shows the first two
+        and not the third.
+        """
         config = self.config
         self._last_loss_fraction = fraction
         standing = (
@@ -492,18 +520,19 @@ class SendSideEstimator:
             and queue >= config.standing_queue
             and delivered is not None
             and delivered < self._estimate
+            and (sent is None or delivered < _SATURATED * sent)
         )
         if fraction > config.loss_high or standing:
             if now - self._last_loss_decrease >= _LOSS_REDUCTION_BASE + self._rtt:
                 current = self._estimate if self._loss_limit is None else self._loss_limit
                 limit = current * (1 - fraction / 2)
-                if delivered is not None:
-                    if standing:
-                        # a full drop-tail queue: its losses are congestion, its delay flat
-                        # (no trend); back off under what it delivers so that it drains
-                        limit = min(limit, config.beta * delivered)
-                    elif delivered < limit:
-                        limit = delivered  # heavy loss: the path took no more than this
+                if standing and delivered is not None:
+                    # a full drop-tail queue: its losses are congestion, its delay flat
+                    # (no trend); back off under what it delivers so that it drains. Without
+                    # a standing queue the losses are random and what was delivered is what
+                    # was sent (an SFU sends what its allocation chose, often far under the
+                    # estimate): it says nothing of the path
+                    limit = min(limit, config.beta * delivered)
                 self._loss_limit = max(float(config.min_bitrate), limit)
                 self._last_loss_decrease = now
                 self.stats.loss_decreases += 1

@@ -66,3 +66,11 @@ def test_an_estimator_reading_the_sent_log_estimates_exactly_as_one_told_of_each
     assert logged.samples == told.samples
     assert logged.estimator.stats == told.estimator.stats
     assert told.estimator.stats.probes_sent > 0  # probe clusters were part of it
+
+
+def test_random_loss_does_not_bring_an_application_limited_estimate_down_to_what_was_sent():
+    # an SFU sends what its allocation chose, often far under the estimate: what arrived
+    # then says nothing of the path, and heavy random loss alone only trims the estimate
+    result = simulate(2_000_000, 4.0, demand=200_000, loss=0.15)
+    assert result.estimator is not None and result.estimator.stats.loss_decreases >= 1
+    assert min(result.between(1.0, 4.0)) > 600_000
