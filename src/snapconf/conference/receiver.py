@@ -61,6 +61,10 @@ class AllocatorConfig:
     #: the most camera videos forwarded to one receiver (the most recent speakers);
     #: -1: no limit
     last_n: int = -1
+    #: seconds an on-stage video (screen share, dominant speaker) keeps its lowest layer
+    #: while the estimate has no room for it, before it is paused: an estimate dips for a
+    #: second when a burst fills a short queue, and a pause costs a freeze and a keyframe
+    pause_hold: float = 2.0
 
 
 @dataclass(slots=True)
@@ -100,6 +104,8 @@ class ReceiveAllocator:
     _levels: dict[str, int] = field(default_factory=dict)
     #: consumer key -> when it last asked for a keyframe of a layer it waits for
     _waiting: dict[str, float] = field(default_factory=dict)
+    #: on-stage consumer key -> since when the allocation has had no room for it
+    _short: dict[str, float] = field(default_factory=dict)
     #: retransmitted bytes of all consumers at the last allocation, and its time
     _retransmitted: int = 0
     _last_allocation: float = -1.0
@@ -131,6 +137,7 @@ class ReceiveAllocator:
         estimate = max(0, estimate - rate)
         demands: list[TrackDemand] = []
         options_by_key: dict[str, tuple[LayerOption, ...]] = {}
+        on_stage: set[str] = set()
         views = self.views()
         for key, consumer in self.consumers.items():
             if consumer.closed or not consumer.negotiated:
@@ -138,6 +145,8 @@ class ReceiveAllocator:
             demand = self._demand(key, consumer, views.get(key), now)
             demands.append(demand)
             options_by_key[key] = demand.options
+            if demand.kind == "video" and demand.priority <= PRIORITY_DOMINANT:
+                on_stage.add(key)
         allocation = allocate(estimate, demands, self.config.last_n)
         self.stats.allocations += 1
         self.stats.estimate = estimate
@@ -147,9 +156,20 @@ class ReceiveAllocator:
             video = self.consumers.get(key)
             if video is None or video.producer.kind != "video":
                 continue
-            self._apply(key, video, chosen.option, options_by_key.get(key, ()), now)
+            option = chosen.option
+            options = options_by_key.get(key, ())
+            if key in on_stage and option is None and options and not video.suspended:
+                since = self._short.setdefault(key, now)
+                if now - since < self.config.pause_hold and self._visible(key):
+                    option = options[0]  # the lowest layer through a dip of the estimate
+            else:
+                self._short.pop(key, None)
+            self._apply(key, video, option, options, now)
         self.last = allocation
         return allocation
+
+    def _visible(self, key: str) -> bool:
+        return bool(getattr(self.views().get(key), "visible", True))
 
     def _demand(self, key: str, consumer: Consumer, view: Any, now: float) -> TrackDemand:
         producer = consumer.producer

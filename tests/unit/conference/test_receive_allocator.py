@@ -123,6 +123,19 @@ def test_retransmissions_count_against_the_estimate():
     assert [consumers[k].target_layer for k in ("va", "vb", "vc")] == [2, 1, 1]
 
 
+def test_the_dominant_speakers_video_keeps_its_lowest_layer_through_a_dip_then_pauses():
+    allocator, consumers, transport = _room(800_000)
+    allocator.reallocate(transport, 10.0)
+    transport.estimator.estimate = 120_000  # audio only fits: a dip of the estimate
+    allocator.reallocate(transport, 10.2)
+    assert not consumers["va"].suspended and consumers["va"].target_layer == 0
+    assert consumers["vb"].suspended and consumers["vc"].suspended
+    allocator.reallocate(transport, 11.9)
+    assert not consumers["va"].suspended
+    allocator.reallocate(transport, 12.3)  # no room for 2 s: paused after all
+    assert consumers["va"].suspended
+
+
 def test_a_video_that_does_not_fit_is_paused_and_resumed_when_the_estimate_allows():
     allocator, consumers, transport = _room(200_000)
     allocator.reallocate(transport, 10.0)
