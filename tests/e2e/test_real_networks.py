@@ -269,12 +269,12 @@ async def test_with_5_percent_loss_both_ways_frames_keep_coming_thanks_to_retran
         return sum(float(t["fps"]) for t in tracks.values() if t["kind"] == "video")
 
     assert relay.stats()[DOWN].dropped_loss > 0 and relay.stats()[UP].dropped_loss > 0
-    # The issue asks 90 %. Measured here 2026-12-07 over 8 s: 82-100 %, about 91 % typical
-    # (a receive-only Chromium connection knows no round trip: it repeats a NACK after
-    # 100 ms, when a frame that waited for a packet lost twice has been dropped); with the
-    # server's retransmissions and NACKs turned off, 65-69 %. Three quarters tells the two
-    # apart on this shared machine; the 90 % figure is followed in benchmarks/README.md.
-    assert fps(lossy) >= 0.75 * fps(lossless), (lossless, lossy)
+    # The issue asks 90 %. Measured here 2026-12-07 over 8 s: 88.5-99 % in 11 runs, median
+    # about 94 % (a receive-only Chromium connection knows no round trip: it repeats a NACK
+    # after 100 ms, when a frame that waited for a packet lost twice has been dropped); with
+    # the server's retransmissions and NACKs turned off, 65-69 %. 80 % tells the two apart
+    # on this shared machine; the 90 % figure is followed in benchmarks/README.md.
+    assert fps(lossy) >= 0.8 * fps(lossless), (lossless, lossy)
     video = [t for t in lossy.values() if t["kind"] == "video"]
     assert video and video[0]["nacks"] > 0, video
     assert video[0]["retransmitted"] > 0, video
