@@ -13,6 +13,7 @@ share one Chromium (a context each), with small windows.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -299,16 +300,24 @@ async def test_a_publisher_capped_at_500_kbits_estimates_under_the_cap_within_10
     bob = await room.join("Bob")
     peer = await room.peer(alice, "send")
     relay.set_link(peer, up=LinkConfig(rate=500_000, queue_ms=60))
+    capped = time.monotonic()
     await bob.decodes_video_of(alice.participant_id)
 
     sdp: str = await alice.page.evaluate("() => window.snapconf.pc.send.remoteDescription.sdp")
     assert "transport-wide-cc" in sdp and "transport-cc" in sdp, "no transport-cc in the answer"
 
-    async def under_the_cap() -> float:
-        rate = float((await alice.network())["send"]["availableOutgoingBitrate"])
-        return rate if 0 < rate < 500_000 else 0.0
-
-    await _within(10, under_the_cap, "availableOutgoingBitrate under 500 kbit/s")
+    # The estimate saws around the cap as congestion control does (measured: 410-610
+    # kbit/s, a period of several seconds). The relay caps UDP payloads; Chromium also
+    # counts IP and UDP headers (about 6 % here). Between 5 and 15 s after the cap it goes
+    # under it, and its median stays within 20 % of it (without the server's feedback it
+    # stays at the 2 Mbit/s REMB, or decays 20 % a second)
+    await asyncio.sleep(max(0.0, capped + 5 - time.monotonic()))
+    samples = []
+    while time.monotonic() < capped + 15:
+        samples.append(float((await alice.network())["send"]["availableOutgoingBitrate"]))
+        await asyncio.sleep(0.5)
+    assert 0 < min(samples) < 500_000, samples
+    assert 400_000 < statistics.median(samples) < 600_000, samples
 
 
 async def test_a_publisher_on_a_clean_uplink_keeps_raising_its_estimate_on_the_servers_feedback(
@@ -324,10 +333,13 @@ async def test_a_publisher_on_a_clean_uplink_keeps_raising_its_estimate_on_the_s
     async def estimate() -> float:
         return float((await alice.network())["send"]["availableOutgoingBitrate"])
 
-    early = await estimate()
-    await asyncio.sleep(8)
-    late = await estimate()
-    assert late >= early and late > 500_000, (early, late)
+    # measured: from ~600 kbit/s one second in, ~1.2 Mbit/s ten seconds later; it was
+    # ~400 kbit/s and falling with the feedback ignored
+    samples = [await estimate()]
+    for _ in range(10):
+        await asyncio.sleep(1)
+        samples.append(await estimate())
+    assert samples[-1] > 800_000, samples
 
 
 async def test_a_small_tile_gets_the_320_layer_and_an_enlarged_one_1280_within_5_s(
