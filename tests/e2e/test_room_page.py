@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tests.conftest import base_url
-from tests.e2e.browsers import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.browsers import CHROMIUM
 from tests.integration.api.helpers import SECRET, Api
 from tests.integration.api.test_api import book
 from tests.support.dialin import PlainPhone
@@ -34,21 +33,6 @@ PHONE = {"width": 390, "height": 844}
 
 if not shutil.which(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    playwright = await async_api.async_playwright().start()
-    try:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-    finally:
-        await playwright.stop()
 
 
 async def _open(chromium: Any, url: str, viewport: dict[str, int] | None = None) -> Any:

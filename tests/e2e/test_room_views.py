@@ -9,7 +9,7 @@ import contextlib
 import json
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import pytest
 from tests.conftest import base_url
 from tests.e2e.browsers import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     RoomPage,
     Server,
     firefox_missing,
@@ -35,21 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 if not shutil.which(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    playwright = await async_api.async_playwright().start()
-    try:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-    finally:
-        await playwright.stop()
 
 
 #: a page whose microphone cannot be opened (it joins with its camera only)

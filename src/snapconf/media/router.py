@@ -382,6 +382,7 @@ class ProducerStream:
     def _ssrc_changed(self, ssrc: int) -> None:
         if self.ssrc is not None:
             self.stats = ProducerStats()
+            self.missing.clear()  # sequence numbers of the old SSRC
             for consumer in self.producer.consumers:
                 if consumer.layer == self.layer:
                     consumer.resync()
