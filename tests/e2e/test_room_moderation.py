@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from tests.conftest import base_url
-from tests.e2e.test_room_page import SECTIONS, _join, _open, chromium  # noqa: F401
+from tests.e2e.test_room_page import SECTIONS, _join, _open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 async def test_a_page_muted_by_a_moderator_says_so_and_its_button_unmutes_it(
     make_server: Any,
-    chromium: Any,  # noqa: F811
+    chromium: Any,
 ) -> None:
     server = await make_server(**SECTIONS)
     page = await _open(chromium, f"{base_url(server)}/salle-moderee")
