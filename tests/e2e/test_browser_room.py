@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.browsers import CHROMIUM, CHROMIUM_ARGS, Server
+from tests.e2e.browsers import CHROMIUM, Server
 
 async_api = pytest.importorskip("playwright.async_api")
 
@@ -44,24 +44,6 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     srv.stop()
     if request.session.testsfailed > failed_before or srv.process.returncode not in (0, -15):
         print(f"----- snapconf server log (exit {srv.process.returncode}) -----\n{srv.log()}")
-
-
-# ---------------------------------------------------------------------------- browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    playwright = await async_api.async_playwright().start()
-    try:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-    finally:
-        await playwright.stop()
 
 
 class RoomPage:
@@ -147,10 +129,10 @@ class Rooms:
 
 @pytest.fixture
 async def rooms(
-    request: pytest.FixtureRequest, browser: Any, server: Server
+    request: pytest.FixtureRequest, chromium: Any, server: Server
 ) -> AsyncIterator[Rooms]:
     failed_before = request.session.testsfailed
-    r = Rooms(browser, server)
+    r = Rooms(chromium, server)
     yield r
     if request.session.testsfailed > failed_before:
         for rp in r.pages:
