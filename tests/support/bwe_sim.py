@@ -10,6 +10,7 @@ which reaches the sender after ``feedback_delay`` and goes through ``parse_rtcp`
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -176,4 +177,167 @@ def simulate(
         if now >= next_sample:
             result.samples.append((round(now, 6), estimator.estimate))
             next_sample += sample_interval
+    return result
+
+
+class BudgetedSender:
+    """A sender that keeps a pacer's budget as :class:`snapconf.media.egress.SrtpSender`
+    does, and hands what it sends to ``send``."""
+
+    def __init__(self, send: Callable[[bytes, bytes], None]) -> None:
+        self.budget = math.inf
+        self.over_budget: Callable[[bytes, bytes], None] | None = None
+        self._send = send
+
+    def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
+        budget = self.budget - len(packet) - len(body)
+        if budget < 0 and self.over_budget is not None:
+            self.over_budget(packet, body)
+            return
+        self.budget = budget
+        self._send(packet, body)
+
+
+@dataclass
+class ForwardingResult(SimResult):
+    """:class:`SimResult` plus what a forwarding server chose to send."""
+
+    #: (time, video bit/s allocated) at each sample
+    video: list[tuple[float, int]] = field(default_factory=list)
+    keyframes: int = 0
+    pacer_max_delay: float = 0.0
+
+
+def simulate_forwarding(
+    capacity: Capacity,
+    duration: float,
+    *,
+    audio_streams: int = 6,
+    audio_packet: int = 110,
+    video_layers: Sequence[int] = (50_000, 100_000, 150_000),
+    fps: int = 30,
+    keyframe_every: float = 3.0,
+    keyframe_size: int = 8_000,
+    pacing_factor: float = 1.5,
+    queue: float = 0.06,
+    delay: float = 0.02,
+    loss: float = 0.0,
+    feedback_delay: float = 0.02,
+    feedback_interval: tuple[float, float] = (0.05, 0.1),
+    tick: float = 0.005,
+    sample_interval: float = 0.1,
+    seed: int = 1,
+    config: BweConfig | None = None,
+) -> ForwardingResult:
+    """Run what an SFU sends one receiver for ``duration`` simulated seconds.
+
+    Unlike :func:`simulate`, the sender is application-limited and bursty, as a forwarder
+    is: ``audio_streams`` voices (a packet each per 20 ms, always sent), and one video whose
+    rate is the highest of ``video_layers`` that fits the estimate beside the audio (none
+    when even the lowest does not), sent a frame at a time at ``fps``, with a keyframe of
+    ``keyframe_size`` bytes every ``keyframe_every`` seconds and at each layer change. With
+    ``pacing_factor`` > 0 everything goes through :class:`snapconf.media.pacer.Pacer` at
+    that multiple of ``max(estimate, allocated)``, as the server's receive transports do.
+    """
+    from snapconf.media.pacer import Pacer, PacerConfig
+
+    rng = random.Random(seed)
+    estimator = SendSideEstimator(config)
+    log = SentLog()
+    estimator.attach(log)
+    recorder = TransportCcRecorder(0x1111, 0x2222)
+    link = BottleneckLink(capacity, queue=queue, delay=delay, loss=loss, rng=rng)
+    result = ForwardingResult(estimator=estimator, link=link, recorder=recorder)
+    arrivals: deque[tuple[float, int]] = deque()
+    feedbacks: deque[tuple[float, bytes]] = deque()
+    timers: list[tuple[float, Callable[[], None]]] = []
+    clock = [0.0]
+
+    def to_link(head: bytes, body: bytes) -> None:
+        number = int.from_bytes(head[:2], "big")
+        arrival = link.send(len(head) + len(body), clock[0])
+        if arrival is not None:
+            arrivals.append((arrival, number))
+
+    def schedule(wait: float, callback: Callable[[], None]) -> object:
+        timers.append((clock[0] + wait, callback))
+        return object()
+
+    sender = BudgetedSender(to_link)
+    pacer = None
+    if pacing_factor > 0:
+        pacer = Pacer(
+            clock=lambda: clock[0],
+            schedule=schedule,
+            log=log,
+            config=PacerConfig(factor=pacing_factor),
+            rate=estimator.estimate,
+        )
+        pacer.attach(sender)
+
+    def send(size: int) -> None:
+        number = log.record(size, clock[0])
+        head = number.to_bytes(2, "big") + bytes(10)
+        body = bytes(size - len(head))
+        sender.send_rtp(head, body)
+
+    audio_rate = audio_streams * audio_packet * 8 * 50
+    layer = -1
+    next_keyframe = 0.0
+    next_frame = 0.0
+    next_audio = 0.0
+    next_feedback = rng.uniform(*feedback_interval)
+    next_sample = 0.0
+    next_allocation = 0.0
+    for step in range(round(duration / tick) + 1):
+        now = clock[0] = step * tick
+        while arrivals and arrivals[0][0] <= now:
+            at, number = arrivals.popleft()
+            recorder.record(number, at)
+        if now >= next_feedback:
+            for packet in recorder.feedback():
+                feedbacks.append((now + feedback_delay, packet))
+            next_feedback = now + rng.uniform(*feedback_interval)
+        while feedbacks and feedbacks[0][0] <= now:
+            _, data = feedbacks.popleft()
+            for parsed in parse_rtcp(data):
+                assert isinstance(parsed, RtcpTransportCc)
+                estimator.on_feedback(parsed, now)
+        if now >= next_allocation:  # the allocator, every 200 ms
+            next_allocation = now + 0.2
+            room = estimator.estimate - audio_rate
+            chosen = max((i for i, r in enumerate(video_layers) if r <= room), default=-1)
+            if chosen != layer:
+                layer = chosen
+                next_keyframe = now  # a switch starts at a keyframe
+            if pacer is not None:
+                allocated = audio_rate + (video_layers[layer] if layer >= 0 else 0)
+                pacer.set_rate(max(estimator.estimate, allocated))
+        if now >= next_audio:
+            next_audio += 0.02
+            for _ in range(audio_streams):
+                send(audio_packet)
+        if now >= next_frame:
+            next_frame += 1 / fps
+            if layer >= 0:
+                size = video_layers[layer] // 8 // fps
+                if now >= next_keyframe:
+                    next_keyframe = now + keyframe_every
+                    size = keyframe_size
+                    result.keyframes += 1
+                while size > 0:
+                    part = min(size, 1200)
+                    send(part + 12 if part < 1200 else part)
+                    size -= part
+        due = [entry for entry in timers if entry[0] <= now]
+        if due:
+            timers[:] = [entry for entry in timers if entry[0] > now]
+            for _, callback in due:
+                callback()
+        if now >= next_sample:
+            result.samples.append((round(now, 6), estimator.estimate))
+            result.video.append((round(now, 6), video_layers[layer] if layer >= 0 else 0))
+            next_sample += sample_interval
+    if pacer is not None:
+        result.pacer_max_delay = pacer.stats.max_delay
     return result

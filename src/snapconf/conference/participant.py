@@ -250,6 +250,7 @@ class Participant:
             **self.allocator.describe(),
             "estimate": estimator.estimate if estimator is not None else None,
             "bwe": estimator.describe() if estimator is not None else None,
+            "pacer": _pacer_stats(transport),
             "uplink": self._uplink_stats(),
             "pausedTracks": sorted(k for k, c in self.consumers.items() if c.suspended),
             "retransmissions": retransmitted,
@@ -291,3 +292,18 @@ class Participant:
         for transport in (self.send_transport, self.recv_transport):
             if transport is not None:
                 transport.close("participant left")
+
+
+def _pacer_stats(transport: WebRtcTransport | None) -> dict[str, Any] | None:
+    """What the pacer of a receive transport did (signaling ``stats``)."""
+    pacer = transport.pacer if transport is not None else None
+    if pacer is None:
+        return None
+    stats = pacer.stats
+    return {
+        "rate": int(pacer.rate),
+        "queue": pacer.queued,
+        "queued": stats.queued,
+        "dropped": stats.dropped,
+        "maxDelay": round(stats.max_delay, 4),
+    }

@@ -77,6 +77,8 @@ class ReceiverStats:
     padding_bytes: int = 0
     #: bit/s of retransmissions over the last allocation interval, taken off the estimate
     retransmission_bitrate: int = 0
+    #: bit/s sent over the last allocation interval (media, retransmissions, padding)
+    sent_bitrate: int = 0
     #: tracks paused because they did not fit, and resumed since
     suspensions: int = 0
     resumptions: int = 0
@@ -108,6 +110,8 @@ class ReceiveAllocator:
     _short: dict[str, float] = field(default_factory=dict)
     #: retransmitted bytes of all consumers at the last allocation, and its time
     _retransmitted: int = 0
+    #: bytes sent by all consumers at the last allocation
+    _sent: int = 0
     _last_allocation: float = -1.0
 
     def tick(self, transport: WebRtcTransport, now: float) -> None:
@@ -115,6 +119,12 @@ class ReceiveAllocator:
         if now >= self._next:
             self._next = now + self.config.interval
             self.reallocate(transport, now)
+        pacer = transport.pacer
+        if pacer is not None:
+            # audio is sent whatever the estimate, and a layer's rate is measured, not
+            # promised: the pace carries what is being sent, and spreads only its bursts
+            stats = self.stats
+            pacer.set_rate(max(self.estimate(transport), stats.allocated, stats.sent_bitrate))
         self._probe(transport, now)
 
     def estimate(self, transport: WebRtcTransport) -> int:
@@ -126,12 +136,17 @@ class ReceiveAllocator:
     def reallocate(self, transport: WebRtcTransport, now: float) -> Allocation:
         estimate = self.estimate(transport)
         # what NACKs made us send again since the last allocation is not there for media
-        retransmitted = sum(c.stats.retransmitted_bytes for c in self.consumers.values())
+        retransmitted = sent = 0
+        for c in self.consumers.values():
+            retransmitted += c.stats.retransmitted_bytes
+            sent += c.stats.bytes + c.stats.padding_bytes
         elapsed = now - self._last_allocation
         rate = 0
         if self._last_allocation >= 0 and elapsed > 0:
             rate = int(max(0, retransmitted - self._retransmitted) * 8 / elapsed)
+            self.stats.sent_bitrate = int(max(0, sent - self._sent) * 8 / elapsed)
         self._retransmitted = retransmitted
+        self._sent = sent
         self._last_allocation = now
         self.stats.retransmission_bitrate = rate
         estimate = max(0, estimate - rate)
@@ -240,6 +255,9 @@ class ReceiveAllocator:
         if budget <= 0:
             return
         packets = min(MAX_PADDING_PACKETS, max(1, budget // PADDING_PACKET_BYTES))
+        pacer = transport.pacer
+        if pacer is not None and not pacer.allow(packets * PADDING_PACKET_BYTES):
+            return  # media waits in the pacer: the path has no spare room to measure now
         for consumer in self.consumers.values():
             if consumer.rtx_payload_type and not consumer.paused:
                 self.stats.padding_bytes += consumer.send_padding(packets, now)
@@ -254,6 +272,7 @@ class ReceiveAllocator:
             "wanted": stats.wanted,
             "paddingBytes": stats.padding_bytes,
             "retransmissionBitrate": stats.retransmission_bitrate,
+            "sentBitrate": stats.sent_bitrate,
         }
 
 

@@ -31,6 +31,11 @@ class MediaConfig:
     send_start_bitrate: int = 1_000_000
     send_min_bitrate: int = 100_000
     send_max_bitrate: int = 10_000_000
+    #: what is sent to a transport-cc receiver leaves at this multiple of its estimate
+    #: (see snapconf.media.pacer); 0 sends every packet as soon as it is forwarded
+    pacing_factor: float = 1.2
+    #: seconds a packet may wait in the pacer before its queue is drained faster
+    pacing_max_queue_time: float = 0.25
     #: seconds between log lines summarising dropped datagrams
     drop_log_interval: float = 10.0
     #: socket buffer sizes (bytes)

@@ -21,6 +21,7 @@ the kernel refuses: it is dropped and counted, as UDP would lose it anyway.
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import struct
 from collections.abc import Callable
@@ -253,20 +254,32 @@ class SrtpSender:
     :meth:`send_rtp` is the last step of the forwarding path, once per consumer, so it is
     written out flat: pick a buffer, copy the rewritten header and the shared payload,
     protect in place (RFC 3711 §3.3: the tag is appended where the packet lies), queue.
+
+    A pacer (:mod:`snapconf.media.pacer`) keeps its budget here, in bytes: a packet within
+    it is sent at once, one that is not goes to ``over_budget`` (the pacer, which refills
+    the budget from its clock or queues the packet). Without a pacer the budget is
+    infinite. The check is a subtraction, so that pacing costs nothing more per packet.
     """
 
-    __slots__ = ("context", "dest", "egress")
+    __slots__ = ("budget", "context", "dest", "egress", "over_budget")
 
     def __init__(self, egress: Egress, context: Any, dest: Destination) -> None:
         self.egress = egress
         self.context = context
         self.dest = dest
+        self.budget = math.inf
+        self.over_budget: Callable[[bytes, bytes], None] | None = None
 
     def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
         """Queue ``packet + body`` as one SRTP packet; raises when libsrtp refuses it."""
         egress = self.egress
         h = len(packet)
         n = h + len(body)
+        budget = self.budget - n
+        if budget < 0 and self.over_budget is not None:
+            self.over_budget(packet, body)
+            return
+        self.budget = budget
         if n + _SRTP_TRAILER > BUFFER_SIZE:
             raise ValueError(f"packet of {n} bytes is too long")
         i = egress.count

@@ -9,6 +9,7 @@ the socket its remote address arrived on. All methods are synchronous.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import string
@@ -22,6 +23,7 @@ from snapconf.media.bwe import BweConfig, SendSideEstimator, SentLog
 from snapconf.media.config import MediaConfig
 from snapconf.media.dtls import DtlsCertificate, DtlsClosed, DtlsError, DtlsSession, Fingerprint
 from snapconf.media.egress import Destination, Egress, SrtpSender, srtp_context
+from snapconf.media.pacer import Pacer, PacerConfig
 from snapconf.media.router import (
     Consumer,
     Producer,
@@ -147,6 +149,8 @@ class WebRtcTransport:
         #: send-side estimate of the path (see enable_estimation)
         self.transport_sequence: SentLog | None = None
         self.estimator: SendSideEstimator | None = None
+        #: spreads what is sent to a receiver at a multiple of its estimate
+        self.pacer: Pacer | None = None
         #: called from :meth:`tick` (every ``media.feedback_interval``): the owner's allocation
         self.on_tick: Callable[[float], None] | None = None
         self.rtcp_ssrc = secrets.randbits(32) | 1
@@ -461,6 +465,17 @@ class WebRtcTransport:
             )
             self.transport_sequence = SentLog()
             self.estimator.attach(self.transport_sequence)
+            if media.pacing_factor > 0:
+                self.pacer = Pacer(
+                    clock=self.server.clock,
+                    schedule=_call_later,
+                    log=self.transport_sequence,
+                    config=PacerConfig(
+                        factor=media.pacing_factor, max_queue_time=media.pacing_max_queue_time
+                    ),
+                    rate=self.estimator.estimate,
+                )
+                self._update_sender()
         return self.transport_sequence
 
     def tick(self, now: float) -> None:
@@ -531,10 +546,14 @@ class WebRtcTransport:
     def _update_sender(self) -> None:
         """Bind :attr:`send_rtp` to the SRTP context, socket and address now in use."""
         context, egress, dest = self._srtp_out, self._egress, self._dest
+        sender = None
         if context is None or egress is None or dest is None or self.closed:
             self.send_rtp = self._send_rtp_unconnected
         else:
-            self.send_rtp = SrtpSender(egress, context, dest).send_rtp
+            sender = SrtpSender(egress, context, dest)
+            self.send_rtp = sender.send_rtp
+        if self.pacer is not None:
+            self.pacer.attach(sender)
 
     def _send_rtp_unconnected(self, packet: bytes, body: bytes = b"", /) -> None:
         raise ConnectionError("transport not connected")
@@ -591,6 +610,8 @@ class WebRtcTransport:
             producer.close()
         for consumer in list(self.consumers_by_ssrc.values()):
             consumer.close()
+        if self.pacer is not None:
+            self.pacer.close()
         self.streams_by_ssrc.clear()
         self.rtx_by_ssrc.clear()
         self.producers_by_mid.clear()
@@ -602,3 +623,13 @@ class WebRtcTransport:
         log.info("transport %s closed: %s", self.id, reason)
         if self._on_close is not None:
             self._on_close(self, reason)
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle | None:
+    """The pacer's timer: the running loop's ``call_later``; None without a loop (a
+    synchronous caller, as in unit tests), and the pacer then sends what waits at once."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop.call_later(delay, callback)

@@ -45,6 +45,35 @@ class AckedBitrateEstimator:
             return None
         return int((self._sum - self._sizes[oldest]) * 8000 / span)
 
+    def peak_bitrate(self, span_ms: float = 150.0) -> int | None:
+        """The highest rate over any ``span_ms`` of arrivals in the window (bit/s).
+
+        While the bottleneck's queue grows, it is busy: what it delivers over a short span
+        is its capacity, even when the sender is application-limited and its rate over the
+        whole window is far lower. The decrease on overuse starts from this (libwebrtc
+        gets the same from its short rate window, whose samples under the estimate count
+        little while application-limited)."""
+        count = self._count
+        if count < MIN_PACKETS:
+            return None
+        mask = self._mask
+        arrivals = self._arrivals
+        sizes = self._sizes
+        first = (self._head - count) & mask
+        best = 0.0
+        start = 0  # offset (from the oldest) of the span's first packet
+        total = 0  # bytes of the span's packets after its first
+        for offset in range(1, count):
+            i = (first + offset) & mask
+            total += sizes[i]
+            while arrivals[i] - arrivals[(first + start) & mask] > span_ms:
+                start += 1
+                total -= sizes[(first + start) & mask]
+            elapsed = arrivals[i] - arrivals[(first + start) & mask]
+            if elapsed >= span_ms / 2 and offset - start >= MIN_PACKETS // 2:
+                best = max(best, total * 8000 / elapsed)
+        return int(best) if best else None
+
     def update(self, arrival_ms: float, size: int) -> None:
         """One acknowledged packet of ``size`` bytes received at ``arrival_ms`` (receiver clock)."""
         mask = self._mask

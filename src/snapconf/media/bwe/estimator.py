@@ -230,7 +230,7 @@ class SendSideEstimator:
         log = self._log
         if log is None:
             return
-        end = log.value
+        end = log.value if log.held < 0 else (log.held - 1) & 0xFFFF
         number = self._synced
         pending = (end - number) & 0xFFFF
         if not pending:
@@ -455,7 +455,11 @@ class SendSideEstimator:
             and not self._rate.time_to_reduce_further(now, self._rtt, acked)
         ):
             return
-        if self._rate.update(signal, acked, self._rtt, now):
+        delivered = None
+        if signal == OVERUSING and acked is not None:
+            peak = self._acked.peak_bitrate()
+            delivered = acked if peak is None else max(acked, peak)
+        if self._rate.update(signal, acked, self._rtt, now, delivered):
             stats.delay_decreases += 1
 
     def _count_loss(self, total: int, lost: int, now: float) -> None:

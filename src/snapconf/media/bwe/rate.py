@@ -85,8 +85,13 @@ class AimdRateControl:
             return True
         return acked < 0.5 * self.bitrate
 
-    def update(self, signal: int, acked: int | None, rtt: float, now: float) -> bool:
-        """Apply one detector signal; returns whether a decrease happened."""
+    def update(
+        self, signal: int, acked: int | None, rtt: float, now: float, delivered: int | None = None
+    ) -> bool:
+        """Apply one detector signal; returns whether a decrease happened.
+
+        ``delivered`` is what the path delivered while it was busy (the acknowledged peak
+        rate): a decrease starts from it when known, from ``acked`` otherwise."""
         if self._last_change < 0:
             self._last_change = now
         if signal == OVERUSING:
@@ -100,7 +105,7 @@ class AimdRateControl:
         if self.state == INCREASE:
             self._do_increase(acked, rtt, now)
         elif self.state == DECREASE:
-            decreased = self._do_decrease(acked, now)
+            decreased = self._do_decrease(acked if delivered is None else delivered, now)
         self.bitrate = min(max(self.bitrate, self._min), self._max)
         return decreased
 

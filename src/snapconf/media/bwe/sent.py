@@ -20,7 +20,7 @@ SENT_LOG_SIZE = 4096
 class SentLog:
     """The transport-wide sequence of one receive transport and what each number carried."""
 
-    __slots__ = ("mask", "probes", "sent_bytes", "sizes", "times", "value")
+    __slots__ = ("held", "mask", "probes", "sent_bytes", "sizes", "times", "value")
 
     def __init__(self, size: int = SENT_LOG_SIZE) -> None:
         if size <= 0 or size & (size - 1):
@@ -34,6 +34,9 @@ class SentLog:
         self.probes = bytearray(size)
         #: bytes sent with numbers, in total
         self.sent_bytes = 0
+        #: the oldest number a pacer still holds (its send time is not known yet), or -1:
+        #: the estimator reads the log up to the number before it
+        self.held = -1
 
     def record(self, size: int, now: float, probe: bool = False) -> int:
         """Take the next number for a packet of ``size`` bytes sent at ``now``; the number.

@@ -7,7 +7,7 @@ Demand is 5 Mbit/s; the link has a 60 ms drop-tail queue, 20 ms each way, feedba
 import statistics
 
 import pytest
-from tests.support.bwe_sim import simulate
+from tests.support.bwe_sim import simulate, simulate_forwarding
 
 
 @pytest.mark.parametrize("capacity", [500_000, 2_000_000])
@@ -74,3 +74,22 @@ def test_random_loss_does_not_bring_an_application_limited_estimate_down_to_what
     result = simulate(2_000_000, 4.0, demand=200_000, loss=0.15)
     assert result.estimator is not None and result.estimator.stats.loss_decreases >= 1
     assert min(result.between(1.0, 4.0)) > 600_000
+
+
+@pytest.mark.parametrize("pacing_factor", [0.0, 1.2], ids=["unpaced", "paced"])
+def test_a_forwarder_whose_keyframes_overflow_a_short_queue_keeps_its_estimate_near_the_link(
+    pacing_factor: float,
+) -> None:
+    # six voices (264 kbit/s) and one video of 50/100/150 kbit/s with an 8 kB keyframe every
+    # 3 s, into 600 kbit/s with a 60 ms queue: each keyframe builds a queue and the detector
+    # overuses, while the whole-window acknowledged rate is only what is sent (~410 kbit/s).
+    # The decrease starts from what the link delivered while busy, so the video keeps its
+    # top layer; from the whole-window rate the estimate sank to ~370 kbit/s and the video
+    # to 100 kbit/s.
+    result = simulate_forwarding(600_000, 40.0, pacing_factor=pacing_factor)
+    steady = result.between(10.0, 40.0)
+    assert statistics.median(steady) >= 480_000
+    assert max(steady) <= 1.1 * 600_000
+    assert statistics.median(v for t, v in result.video if t >= 10.0) == 150_000
+    assert result.link is not None and result.link.queue_drops < 0.01 * result.link.sent
+    assert result.estimator is not None and result.estimator.stats.overuse_events >= 5
