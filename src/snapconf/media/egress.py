@@ -248,6 +248,10 @@ class Egress:
         self.closed = True
 
 
+#: the budget of a sender no pacer paces
+_UNPACED = math.inf
+
+
 class SrtpSender:
     """One transport's RTP on an egress, with its SRTP context and destination bound once.
 
@@ -267,7 +271,7 @@ class SrtpSender:
         self.egress = egress
         self.context = context
         self.dest = dest
-        self.budget = math.inf
+        self.budget = _UNPACED
         self.over_budget: Callable[[bytes, bytes], None] | None = None
 
     def send_rtp(self, packet: bytes, body: bytes = b"") -> None:
@@ -275,11 +279,13 @@ class SrtpSender:
         egress = self.egress
         h = len(packet)
         n = h + len(body)
-        budget = self.budget - n
-        if budget < 0 and self.over_budget is not None:
-            self.over_budget(packet, body)
-            return
-        self.budget = budget
+        budget = self.budget
+        if budget != _UNPACED:
+            budget -= n
+            if budget < 0 and self.over_budget is not None:
+                self.over_budget(packet, body)
+                return
+            self.budget = budget
         if n + _SRTP_TRAILER > BUFFER_SIZE:
             raise ValueError(f"packet of {n} bytes is too long")
         i = egress.count
