@@ -30,7 +30,15 @@ say not_started "La conférence n'a pas encore commencé. Rappelez plus tard. Au
 say ended "La conférence est terminée. Au revoir."
 say muted "Micro coupé."
 say unmuted "Micro rétabli."
+say hand_raised "Main levée."
+say hand_lowered "Main baissée."
 say unavailable "Le service est momentanément indisponible. Au revoir."
+say lobby_wait "Veuillez patienter, un modérateur va vous faire entrer dans la conférence."
+say locked "La conférence est verrouillée par un modérateur. Au revoir."
+say refused "Un modérateur n'a pas accepté votre entrée. Au revoir."
+say removed "Vous avez été retiré de cette conférence. Au revoir."
+say muted_by_moderator "Un modérateur a coupé votre micro. Tapez étoile six pour le rétablir."
+say unmute_requested "Un modérateur vous demande de rétablir votre micro. Tapez étoile six."
 n=2
 while [ "$n" -le 20 ]; do
     say "n_$n" "$n"

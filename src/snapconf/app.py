@@ -60,7 +60,13 @@ class Server:
         wall = time.time
         self.media = MediaServer(config.media, clock.now)
         self.conferences = Conferences(
-            self.media, config.sfu, clock.now, mixer_config=config.mixer, audio_clock=clock
+            self.media,
+            config.sfu,
+            clock.now,
+            mixer_config=config.mixer,
+            audio_clock=clock,
+            chat_config=config.chat,
+            wall_clock=wall,
         )
         # -- the bookings: who joins booked rooms (ad-hoc rooms: the join tokens), the PINs
         self.verifier = TokenVerifier(config.auth) if config.auth.enabled else None

@@ -19,6 +19,7 @@ from snapconf.auth import AuthConfig
 from snapconf.bookings.config import ApiConfig, OrganisersConfig, SnapConfig
 from snapconf.bookings.store import StoreConfig
 from snapconf.conference import SfuConfig
+from snapconf.conference.chat import ChatConfig
 from snapconf.dialin.config import SipConfig
 from snapconf.media.config import MediaConfig
 from snapconf.media.mixer import MixerConfig
@@ -55,6 +56,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     sfu: SfuConfig = field(default_factory=SfuConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
     signaling: SignalingConfig = field(default_factory=SignalingConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     log: LogConfig = field(default_factory=LogConfig)

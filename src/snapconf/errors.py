@@ -25,7 +25,14 @@
     ├── ConferenceCancelled          conference_cancelled
     ├── BadSdp                       bad_sdp
     ├── UnsupportedCodec             unsupported_codec        (publish: nothing applied)
-    └── TooManyTracks                too_many_tracks          (publish: nothing applied)
+    ├── TooManyTracks                too_many_tracks          (publish: nothing applied)
+    ├── UnknownParticipant           unknown_participant      (moderation, chat, hands)
+    ├── NotModerator                 not_moderator            (a moderator's request)
+    ├── ConferenceLocked             conference_locked        (a moderator locked the room)
+    ├── Removed                      removed                  (removed from this conference)
+    ├── Refused                      refused                  (refused at the waiting room)
+    ├── ChatTooLong                  chat_too_long
+    └── ChatRateLimited              chat_rate_limited
 
 Anything else that escapes a handler is reported as ``internal`` and logged.
 """
@@ -144,3 +151,45 @@ class ConferenceEnded(SnapconfError):
 
 class ConferenceCancelled(SnapconfError):
     code = "conference_cancelled"
+
+
+class ChatTooLong(SnapconfError):
+    """A chat message is longer than ``chat.max_length`` characters."""
+
+    code = "chat_too_long"
+
+
+class ChatRateLimited(SnapconfError):
+    """A participant sends chat messages faster than ``chat.rate_burst`` per window."""
+
+    code = "chat_rate_limited"
+
+
+class NotModerator(SnapconfError):
+    """A moderator's request from a participant who is not one."""
+
+    code = "not_moderator"
+
+
+class UnknownParticipant(SnapconfError):
+    """A moderator's request names nobody in the conference (or its waiting room)."""
+
+    code = "unknown_participant"
+
+
+class ConferenceLocked(SnapconfError):
+    """A moderator locked the conference: nobody new joins (moderators still do)."""
+
+    code = "conference_locked"
+
+
+class Removed(SnapconfError):
+    """This identity was removed from the conference by a moderator and may not rejoin."""
+
+    code = "removed"
+
+
+class Refused(SnapconfError):
+    """A moderator refused this participant at the waiting room."""
+
+    code = "refused"

@@ -140,6 +140,22 @@ def media_namespace() -> Iterator[str]:
 # ---------------------------------------------------------------------------- server
 
 
+#: the tests' own variables, which the server would refuse as unknown configuration
+TEST_VARIABLES = {
+    "SNAPCONF_SCREENSHOTS",
+    "SNAPCONF_E2E_SCREENSHOT_DIR",
+    "SNAPCONF_CHROMIUM",
+    "SNAPCONF_FIREFOX",
+    "SNAPCONF_FIREFOX_PROFILE",
+    "SNAPCONF_FIREFOX_PREFS",
+}
+
+
+def server_environment() -> dict[str, str]:
+    """This process's environment without the tests' own ``SNAPCONF_`` variables."""
+    return {k: v for k, v in os.environ.items() if k not in TEST_VARIABLES}
+
+
 def _free_port(kind: socket.SocketKind) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -190,6 +206,7 @@ class Server:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=server_environment(),
             )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -319,6 +336,8 @@ class ChromiumBrowser:
         self._browser: Any = None
         self.viewport = viewport
         self.args = chromium_args(camera, fake_device) + list(args)
+        #: the pages' language (the room page is French unless the browser is not)
+        self.locale = "fr-FR"
 
     async def start(self) -> ChromiumBrowser:
         from playwright.async_api import async_playwright
@@ -331,7 +350,9 @@ class ChromiumBrowser:
 
     async def new_page(self, name: str) -> Page:
         width, height = self.viewport
-        context = await self._browser.new_context(viewport={"width": width, "height": height})
+        context = await self._browser.new_context(
+            viewport={"width": width, "height": height}, locale=self.locale
+        )
         return ChromiumPage(name, context, await context.new_page())
 
     def dump(self) -> str:

@@ -18,6 +18,15 @@ async def chromium() -> AsyncIterator[Any]:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
+        # the room page speaks the browser's language: French unless a test asks otherwise
+        # (Playwright's contexts say en-US by default)
+        new_context = browser.new_context
+
+        async def french_context(**options: Any) -> Any:
+            options.setdefault("locale", "fr-FR")
+            return await new_context(**options)
+
+        browser.new_context = french_context
         try:
             yield browser
         finally:

@@ -58,6 +58,8 @@ class EchoLeg:
     closed: bool = False
     received: int = 0
     mute_changes: list[bool] = field(default_factory=list)
+    hand_raised: bool = False
+    hand_changes: list[bool] = field(default_factory=list)
 
     @property
     def codec(self) -> str:
@@ -78,6 +80,10 @@ class EchoLeg:
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
         self.mute_changes.append(muted)
+
+    def set_hand_raised(self, raised: bool) -> None:
+        self.hand_raised = raised
+        self.hand_changes.append(raised)
 
     @property
     def participant_count(self) -> int:
@@ -105,6 +111,7 @@ class EchoBridge:
         masked_number: str,
         media: PhoneMedia,
         on_end: Callable[[str], None],
+        on_waiting: Callable[[], None] | None = None,
     ) -> EchoLeg:
         leg = EchoLeg(self, conference_id, caller_display, masked_number, media, on_end)
         media.transport.receiver = leg
@@ -135,6 +142,7 @@ class ToneBridge(EchoBridge):
         masked_number: str,
         media: PhoneMedia,
         on_end: Callable[[str], None],
+        on_waiting: Callable[[], None] | None = None,
     ) -> EchoLeg:
         leg = await super().join_phone(conference_id, caller_display, masked_number, media,
                                        on_end)
@@ -201,6 +209,11 @@ class MixerLeg:
     def muted(self) -> bool:
         return self.input.muted
 
+    hand_raised = False
+
+    def set_hand_raised(self, raised: bool) -> None:
+        self.hand_raised = raised
+
     @property
     def participant_count(self) -> int:
         return len(self.mixer.inputs)
@@ -234,6 +247,7 @@ class MixerBridge:
         masked_number: str,
         media: PhoneMedia,
         on_end: Callable[[str], None],
+        on_waiting: Callable[[], None] | None = None,
     ) -> MixerLeg:
         mixer = self.mixers.get(conference_id)
         if mixer is None:

@@ -27,7 +27,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "No bearer token, or a wrong one",
         403: "Not allowed",
         404: "No such conference (or another organiser's)",
-        409: "The conference is cancelled or has ended",
+        409: "The conference is cancelled or has ended (moderation: nobody is in it now)",
         415: "The body is not application/json",
         422: "A field is unknown, missing, of the wrong type or out of range",
     }
@@ -67,6 +67,12 @@ _WRITE_PROPERTIES: dict[str, Any] = {
     "timezone": {"type": "string", "description": "IANA time zone, default Europe/Paris"},
     "max_participants": {"type": "integer", "minimum": 1, "maximum": 50, "default": 50},
     "access": {"type": "string", "enum": list(ACCESS_LEVELS), "default": "public"},
+    "lobby": {
+        "type": "boolean",
+        "default": False,
+        "description": "Waiting room: newcomers who are not moderators wait until a "
+        "moderator admits them (phones too, hearing 'veuillez patienter')",
+    },
     "osmose_url": {"type": ["string", "null"], "format": "uri", "maxLength": 2000},
     "resana_url": {"type": ["string", "null"], "format": "uri", "maxLength": 2000},
 }
@@ -143,6 +149,7 @@ _SCHEMAS: dict[str, Any] = {
             "all_day": {"type": "boolean"},
             "max_participants": {"type": "integer"},
             "access": {"type": "string", "enum": list(ACCESS_LEVELS)},
+            "lobby": {"type": "boolean"},
             "osmose_url": {"type": ["string", "null"]},
             "resana_url": {"type": ["string", "null"]},
             "web_url": {"type": "string"},
@@ -201,6 +208,99 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"muted": {"type": "boolean", "default": True}},
+    },
+    "ModerationState": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["locked", "lobby", "waiting"],
+        "properties": {
+            "locked": {"type": "boolean", "description": "No new joins but moderators"},
+            "lobby": {"type": "boolean", "description": "The waiting room is on"},
+            "waiting": {
+                "type": "array",
+                "description": "Who waits in the waiting room, in arrival order",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "display_name", "kind"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "display_name": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["browser", "phone", "agent"]},
+                    },
+                },
+            },
+        },
+    },
+    "ModerationChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"locked": {"type": "boolean"}, "lobby": {"type": "boolean"}},
+    },
+    "WaiterChoice": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "description": "One waiter; absent: everyone waiting"}
+        },
+    },
+    "WaiterIds": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+    "StopVideo": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "source": {
+                "type": "string",
+                "enum": ["camera", "screen"],
+                "description": "Absent: both",
+            }
+        },
+    },
+    "Stopped": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["stopped"],
+        "properties": {"stopped": {"type": "integer", "minimum": 0}},
+    },
+    "Muted": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["muted"],
+        "properties": {"muted": {"type": "array", "items": {"type": "string"}}},
+    },
+    "ChatExport": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "from_id", "from_name", "text", "at"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "from_id": {"type": "string"},
+                        "from_name": {"type": "string"},
+                        "text": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            }
+        },
+    },
+    "Role": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "role"],
+        "properties": {
+            "id": {"type": "string"},
+            "role": {"type": "string", "enum": ["participant", "moderator"]},
+        },
     },
     "TokenRequest": {
         "type": "object",
@@ -283,6 +383,91 @@ _LINKED = {
     "GetInvitation": "getInvitation",
     "CreateJoinLink": "createJoinLink",
 }
+
+
+def _moderation_paths() -> dict[str, Any]:
+    """The organiser's moderation of a live conference (409 ``not_running`` when empty)."""
+
+    def post(
+        operation: str,
+        summary: str,
+        ok: dict[str, Any],
+        body: str | None = None,
+        params: tuple[dict[str, Any], ...] = (_ID,),
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "operationId": operation,
+            "summary": summary,
+            "security": _BEARER,
+            "parameters": list(params),
+            "responses": {**ok, **_errors(401, 403, 404, 409)},
+        }
+        if body is not None:
+            op["requestBody"] = _body(body, required=False)
+            op["responses"].update(_errors(400, 415, 422))
+        return {"post": op}
+
+    state = {"200": _json("ModerationState", "Lock, waiting room and who waits")}
+    return {
+        "/conferences/{id}/moderation": {
+            "get": {
+                "operationId": "getModeration",
+                "summary": "The live conference's lock and waiting room",
+                "security": _BEARER,
+                "parameters": [_ID],
+                "responses": {**state, **_errors(401, 403, 404, 409)},
+            },
+            "patch": {
+                "operationId": "updateModeration",
+                "summary": "Lock or unlock; turn the waiting room on or off (off admits all)",
+                "security": _BEARER,
+                "parameters": [_ID],
+                "requestBody": _body("ModerationChange"),
+                "responses": {**state, **_errors(400, 401, 403, 404, 409, 415, 422)},
+            },
+        },
+        "/conferences/{id}/mute-all": post(
+            "muteAll",
+            "Mute everyone but the moderators",
+            {"200": _json("Muted", "Whose microphone was muted")},
+        ),
+        "/conferences/{id}/end": post(
+            "endConference",
+            "End the meeting for everyone: pages close, phones are hung up",
+            {"204": {"description": "Ended"}},
+        ),
+        "/conferences/{id}/lobby/admit": post(
+            "admitWaiting",
+            "Admit one waiter (`id`) or everyone waiting",
+            {"200": _json("WaiterIds", "`admitted`: the ids let in")},
+            body="WaiterChoice",
+        ),
+        "/conferences/{id}/lobby/refuse": post(
+            "refuseWaiting",
+            "Refuse one waiter (`id`) or everyone waiting: each is told `refused`",
+            {"200": _json("WaiterIds", "`refused`: the ids turned away")},
+            body="WaiterChoice",
+        ),
+        "/conferences/{id}/participants/{pid}/ask-unmute": post(
+            "askToUnmute",
+            "Ask a participant to unmute (a notification; never unmutes them)",
+            {"204": {"description": "Asked"}},
+            params=(_ID, _PID),
+        ),
+        "/conferences/{id}/participants/{pid}/stop-video": post(
+            "stopVideo",
+            "Stop forwarding a participant's camera or screen share",
+            {"200": _json("Stopped", "How many tracks were stopped")},
+            body="StopVideo",
+            params=(_ID, _PID),
+        ),
+        "/conferences/{id}/participants/{pid}/promote": post(
+            "promoteParticipant",
+            "Make a participant a moderator",
+            {"200": _json("Role", "The participant's new role")},
+            params=(_ID, _PID),
+        ),
+    }
 
 
 def document(server_url: str = "", now: float | None = None) -> dict[str, Any]:
@@ -431,10 +616,25 @@ def document(server_url: str = "", now: float | None = None) -> dict[str, Any]:
         "/conferences/{id}/participants/{pid}": {
             "delete": {
                 "operationId": "removeParticipant",
-                "summary": "Remove a participant from the conference",
+                "summary": "Remove a participant from the conference; it may not rejoin it "
+                "(its token's `sub`, else its address and name; see docs/api.md)",
                 "security": _BEARER,
                 "parameters": [_ID, _PID],
                 "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)},
+            }
+        },
+        **_moderation_paths(),
+        "/conferences/{id}/chat": {
+            "get": {
+                "operationId": "exportChat",
+                "summary": "The live conference's public chat messages, oldest first "
+                "(private ones are never exported; 404 `not_running` when nobody is in)",
+                "security": _BEARER,
+                "parameters": [_ID],
+                "responses": {
+                    "200": _json("ChatExport", "The chat"),
+                    **_errors(401, 403, 404),
+                },
             }
         },
         "/conferences/{id}/invite.ics": {

@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from snapconf.api import openapi
+from snapconf.api.chat import ChatRoutes
+from snapconf.api.moderation import ModerationRoutes
 from snapconf.bookings.booking import parse_booking
 from snapconf.bookings.errors import (
     ApiError,
@@ -28,7 +30,7 @@ from snapconf.bookings.errors import (
 from snapconf.bookings.service import SESSION_COOKIE, Bookings, dev_identity
 from snapconf.bookings.store import Booking
 from snapconf.bookings.tokens import Identity, TokenError, domain_allowed
-from snapconf.conference import Conference, Participant
+from snapconf.conference import Conference, Participant, moderation
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class ConferenceService:
         r.add_delete("/conferences/{id}/participants/{pid}", self.remove)
         r.add_get("/conferences/{id}/invite.ics", self.invite_ics)
         r.add_post("/conferences/{id}/tokens", self.tokens)
+        ModerationRoutes(self).add(r)
+        ChatRoutes(self).add(r)
         return app
 
     @web.middleware
@@ -236,6 +240,9 @@ class ConferenceService:
         changes = parse_booking(body, self.config, self.wall(), current=booking)
         updated = await self.store.update(booking.id, **changes)
         assert updated is not None
+        live = self._live(updated)
+        if "lobby" in changes and live is not None:
+            moderation.set_lobby(live, updated.lobby)  # the running meeting follows
         return web.json_response(self.bookings.describe(updated, request))
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -301,8 +308,7 @@ class ConferenceService:
 
     async def remove(self, request: web.Request) -> web.Response:
         conference, participant = await self._participant(request)
-        conference.leave(participant, reason="removed")
-        participant.listener.closed("removed")
+        moderation.remove(conference, participant)  # and its identity may not rejoin
         return web.Response(status=204)
 
     async def invite_ics(self, request: web.Request) -> web.Response:

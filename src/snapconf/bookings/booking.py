@@ -24,6 +24,7 @@ FIELDS = (
     "timezone",
     "max_participants",
     "access",
+    "lobby",
     "osmose_url",
     "resana_url",
 )
@@ -203,6 +204,10 @@ def parse_booking(
         out["access"] = access
     elif creating:
         out["access"] = "public"
+    if "lobby" in body:
+        if not isinstance(body["lobby"], bool):
+            raise _type_error("lobby", "a boolean")
+        out["lobby"] = body["lobby"]
     for name in ("osmose_url", "resana_url"):
         if name in body:
             out[name] = _url(body, name)
@@ -276,6 +281,7 @@ def conference_json(
         "all_day": booking.all_day,
         "max_participants": booking.max_participants,
         "access": booking.access,
+        "lobby": booking.lobby,
         "osmose_url": booking.osmose_url,
         "resana_url": booking.resana_url,
         "web_url": web_url,

@@ -63,4 +63,9 @@ MIGRATIONS: tuple[str, ...] = (
         phone_seconds REAL NOT NULL DEFAULT 0
     );
     """,
+    # 2: the waiting room of a booked conference (issue 12): newcomers who are not
+    # moderators wait until a moderator admits them; off by default
+    """
+    ALTER TABLE conferences ADD COLUMN lobby INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -84,7 +84,12 @@ class StoreAdmission:
             )
         if request.kind == "phone":
             # the PIN is a phone's invitation, whatever the access level
-            return Grant(title=booking.title, max_participants=booking.max_participants)
+            return Grant(
+                title=booking.title,
+                max_participants=booking.max_participants,
+                booked=True,
+                lobby=booking.lobby,
+            )
         grant = self._grant(request.token, room)
         if grant is None and booking.access == "restricted":
             raise AuthRequired("this conference needs an invitation link from its organiser")
@@ -96,6 +101,8 @@ class StoreAdmission:
             title=booking.title,
             max_participants=booking.max_participants,
             subject=grant.subject if grant else None,
+            booked=True,
+            lobby=booking.lobby,
         )
 
     def _grant(self, token: object, room: str) -> JoinGrant | None:

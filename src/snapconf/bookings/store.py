@@ -80,6 +80,8 @@ class Booking:
     status: str
     created: float
     updated: float
+    #: newcomers who are not moderators wait in the waiting room (migration 2)
+    lobby: bool = False
 
 
 @dataclass(slots=True)
@@ -100,11 +102,11 @@ class _Counters:
 
 _BOOKING_COLUMNS = (
     "id, organiser_id, organiser_email, title, starts, ends, timezone, all_day, "
-    "max_participants, access, osmose_url, resana_url, pin, status, created, updated"
+    "max_participants, access, osmose_url, resana_url, pin, status, created, updated, lobby"
 )
 _UPDATABLE = frozenset(
     {"title", "starts", "ends", "timezone", "all_day", "max_participants", "access"}
-    | {"osmose_url", "resana_url"}
+    | {"osmose_url", "resana_url", "lobby"}
 )
 
 
@@ -137,6 +139,7 @@ def _booking(row: Iterable[Any]) -> Booking:
         status=r[13],
         created=r[14],
         updated=r[15],
+        lobby=bool(r[16]),
     )
 
 
@@ -287,6 +290,7 @@ class Store:
         access: str = "public",
         osmose_url: str | None = None,
         resana_url: str | None = None,
+        lobby: bool = False,
     ) -> Booking:
         """Store a booking with a fresh PIN (retried on collision) and return it."""
         if access not in ACCESS_LEVELS:
@@ -300,7 +304,7 @@ class Store:
                     [
                         (
                             f"INSERT INTO conferences ({_BOOKING_COLUMNS}) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?)",
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
                             (
                                 conference_id,
                                 organiser_id,
@@ -317,6 +321,7 @@ class Store:
                                 pin,
                                 now,
                                 now,
+                                int(lobby),
                             ),
                         ),
                         (

@@ -68,11 +68,15 @@ class Client:
         token: str | None = None,
         decode: bool = True,
         keep_frames: int = 50,
+        resume: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.room = room
         self.display_name = display_name
         self.token = token
+        #: the seat to take back (``resumeToken`` of an earlier ``joined``), and ours
+        self.resume = resume
+        self.resume_token: str | None = None
         self.decode = decode
         self.keep_frames = keep_frames
         self.participant_id: str | None = None
@@ -180,8 +184,11 @@ class Client:
         }
         if self.token is not None:
             message["token"] = self.token
+        if self.resume is not None:
+            message["resume"] = self.resume
         reply = await self.request(message)
         self.participant_id = reply["participantId"]
+        self.resume_token = reply.get("resumeToken")
         for p in reply["participants"]:
             self.participants[p["id"]] = p
         return reply
@@ -309,6 +316,12 @@ class Client:
         receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
     # -- lifecycle ------------------------------------------------------------------------
+    async def drop(self) -> None:
+        """Lose the signaling socket without a ``leave`` (as a network cut does); the peer
+        connections stay."""
+        if self._ws is not None:
+            await self._ws.close()
+
     async def close(self) -> None:
         """Leave, close both peer connections and the socket; idempotent."""
         if self.closed:

@@ -45,6 +45,10 @@ class Grant:
     max_participants: int | None = None
     #: who the participant is for the policy (a token's ``sub``), if known
     subject: str | None = None
+    #: the room is a booked conference (the bookings' policy says so)
+    booked: bool = False
+    #: the booking's waiting room setting (applied when its conference starts)
+    lobby: bool = False
 
 
 class AdmissionPolicy(Protocol):

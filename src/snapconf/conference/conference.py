@@ -6,9 +6,11 @@ participants join, publish, unpublish and leave, and tells each one what changed
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,10 +18,26 @@ from typing import Any
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
-from snapconf.conference.participant import MIX_KEY, Participant, Track, TrackView
+from snapconf.conference.chat import Chat, ChatConfig
+from snapconf.conference.hands import HandQueue
+from snapconf.conference.moderation import Moderation
+from snapconf.conference.participant import (
+    DETACHED,
+    MIX_KEY,
+    Participant,
+    ParticipantListener,
+    Track,
+    TrackView,
+)
 from snapconf.conference.phone import drop_packet, mix_ptime, phone_producer
 from snapconf.conference.speakers import NEVER_SPOKE, SpeakerConfig, SpeakerDetector
-from snapconf.errors import TooManyTracks, UnsupportedCodec
+from snapconf.errors import (
+    BadMessage,
+    NotModerator,
+    TooManyTracks,
+    UnknownParticipant,
+    UnsupportedCodec,
+)
 from snapconf.media.mixer import MixerConfig
 from snapconf.media.plain_transport import PlainTransport
 from snapconf.media.router import (
@@ -33,6 +51,7 @@ from snapconf.media.router import (
 from snapconf.media.sdp import (
     PAYLOAD_TYPE_CAPACITY,
     PublishedTrack,
+    ReceiveSession,
     RejectedSection,
     answer_publish,
 )
@@ -70,6 +89,8 @@ class SfuConfig:
     last_n: int = -1
     #: seconds a challenger must speak clearly more than the dominant speaker to replace it
     dominant_speaker_switch: float = 1.0
+    #: the first browser in an ad-hoc room (not a booked conference) is its moderator
+    first_moderator: bool = False
 
 
 def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
@@ -96,8 +117,14 @@ class Conference:
         mixer_config: MixerConfig | None = None,
         audio_clock: Clock = SYSTEM_CLOCK,
         mixer_totals: Counter[str] | None = None,
+        chat_config: ChatConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        #: the meeting's chat, kept while the conference lasts (see chat.py)
+        self.chat = Chat(chat_config, clock=clock, wall_clock=wall_clock)
+        #: who raised a hand, in order (see hands.py)
+        self.hands = HandQueue()
         #: counters of this conference's closed bridges, kept for /metrics
         self.mixer_totals: Counter[str] = Counter() if mixer_totals is None else mixer_totals
         self.mixer_config = mixer_config or MixerConfig()
@@ -117,6 +144,8 @@ class Conference:
         #: the dominant speaker and the speaker order, fed by every audio producer
         self.speakers = SpeakerDetector(SpeakerConfig(switch_after=config.dominant_speaker_switch))
         self._speaker_taps: dict[str, tuple[Producer, SpeakerTap]] = {}
+        #: lock, waiting room, removed identities (see snapconf.conference.moderation)
+        self.moderation = Moderation()
 
     # -- membership ---------------------------------------------------------------------
     def join(self, participant: Participant, *, webrtc: bool = True) -> None:
@@ -187,6 +216,10 @@ class Conference:
     ) -> None:
         if participant.closed or participant.id not in self.participants:
             return
+        if transport is not participant.send_transport and transport is not (
+            participant.recv_transport
+        ):
+            return  # one replaced by restart_media: not a departure
         log.info("conference %s: %s lost its transport (%s)", self.name, participant.id, reason)
         if reason == CLOSED_BY_PEER:
             reason = "left"  # the browser closed its connection or its page: a normal leave
@@ -198,6 +231,10 @@ class Conference:
         if participant.closed:
             return
         participant.closed = True
+        participant.reconnecting = False
+        if participant.seat_timer is not None:
+            participant.seat_timer.cancel()
+            participant.seat_timer = None
         self.participants.pop(participant.id, None)
         if self.audio is not None:
             self.audio.mixer.remove_output(participant.id)
@@ -207,6 +244,8 @@ class Conference:
             participant.unsubscribe(producer_id)
         participant.close_transports()
         self.speakers.remove(participant.id)
+        self.chat.forget(participant.id)
+        self.hands.lower(participant.id)  # participantLeft takes the hand down
         self._release_audio()
         self._broadcast(
             {"type": "participantLeft", "participantId": participant.id, "reason": reason}
@@ -218,8 +257,90 @@ class Conference:
             reason,
             len(self.participants),
         )
-        if not self.participants and self._on_empty is not None:
+        self.moderation.identities.pop(participant.id, None)
+        if not self.participants and not self.moderation.lobby.waiting and self._on_empty:
             self._on_empty(self)
+
+    # -- reconnection --------------------------------------------------------------------
+    def hold_seat(self, participant: Participant, grace: float) -> None:
+        """The participant's signaling went away without a leave: keep its seat for
+        ``grace`` seconds (the others see ``participantReconnecting``), then it leaves
+        with reason ``disconnected`` unless :meth:`resume` came first. Its media goes on
+        meanwhile: only the page's socket may have dropped."""
+        if participant.closed or participant.id not in self.participants:
+            return
+        if grace <= 0:
+            self.leave(participant, reason="disconnected")
+            return
+        participant.listener = DETACHED
+        participant.reconnecting = True
+        if participant.seat_timer is not None:
+            participant.seat_timer.cancel()
+        participant.seat_timer = asyncio.get_running_loop().call_later(
+            grace, self._seat_expired, participant
+        )
+        self._broadcast(
+            {"type": "participantReconnecting", "participantId": participant.id},
+            exclude=participant,
+        )
+        log.info("conference %s: %s reconnecting (%.0f s)", self.name, participant.id, grace)
+
+    def _seat_expired(self, participant: Participant) -> None:
+        participant.seat_timer = None
+        if participant.reconnecting:
+            self.leave(participant, reason="disconnected")
+
+    def resume(self, participant: Participant, listener: ParticipantListener) -> None:
+        """Give a held (or still attached) seat to a new signaling ``listener``, with
+        fresh transports (:meth:`restart_media`); the others see ``participantReconnected``
+        and the participant's tracks unpublished, then published again by its page."""
+        if participant.closed:
+            raise ValueError("participant has left")
+        if participant.seat_timer is not None:
+            participant.seat_timer.cancel()
+            participant.seat_timer = None
+        participant.reconnecting = False
+        participant.listener = listener
+        self.restart_media(participant)
+        self._broadcast(
+            {"type": "participantReconnected", "participantId": participant.id},
+            exclude=participant,
+        )
+        log.info("conference %s: %s reconnected", self.name, participant.id)
+
+    def restart_media(self, participant: Participant) -> None:
+        """New transports for a participant whose connections are lost or about to be
+        replaced by its page: its tracks are unpublished (the others are told), its
+        subscriptions and receive offer start again, and the old transports close
+        without counting as a departure. Its page publishes anew and answers the next
+        receive offer."""
+        for track in list(participant.tracks.values()):
+            self._unpublish(participant, track, notify=True)
+        for producer_id in list(participant.consumers):
+            participant.unsubscribe(producer_id)
+        if participant.audio_mode == "mix":  # the page asks for the mix again
+            if self.audio is not None:
+                self.audio.mixer.remove_output(participant.id)
+            participant.audio_mode = "tracks"
+            participant.mix_ready = False
+            self._release_audio()
+        old = (participant.send_transport, participant.recv_transport)
+        participant.send_transport = self._transport(participant, "send")
+        participant.recv_transport = self._transport(participant, "recv")
+        participant.recv_transport.on_tick = participant.on_receive_tick
+        participant.receive_session = ReceiveSession()
+        participant.rejected_logged.clear()
+        for transport in old:
+            if transport is not None:
+                transport.close("replaced")
+        subscribed = False
+        for other in list(self.participants.values()):
+            if other is not participant:
+                for track in other.tracks.values():
+                    if participant.subscribe(self.router, track.producer) is not None:
+                        subscribed = True
+        if subscribed:
+            participant.listener.renegotiate()
 
     # -- publishing -----------------------------------------------------------------------
     def publish(
@@ -608,6 +729,84 @@ class Conference:
         if change.active_changed:
             self._broadcast({"type": "activeSpeakers", "participantIds": list(change.active)})
 
+    # -- chat and raised hands ----------------------------------------------------------------
+    def send_chat(self, sender: Participant, text: str, to: str | None = None) -> dict[str, Any]:
+        """Post a chat message to everyone, or privately to the participant ``to``.
+
+        The others (or only ``to``) get the ``chat`` event; the sender's copy is returned
+        (its page shows it from that). Refusals raise with a stable code: ``bad_message``
+        (empty text, or ``to`` is the sender or a phone, which cannot read),
+        ``unknown_participant``, ``chat_too_long``, ``chat_rate_limited``; nothing is sent.
+        """
+        recipient: Participant | None = None
+        if to is not None:
+            recipient = self.participants.get(to)
+            if recipient is None:
+                raise UnknownParticipant(f"participant {to[:32]} is not in this conference")
+            if recipient is sender:
+                raise BadMessage("to is your own participant id")
+            if recipient.kind == "phone":
+                raise BadMessage("to is a phone, which cannot read messages")
+        message = self.chat.post(
+            sender.id,
+            sender.display_name,
+            text,
+            to=None if recipient is None else recipient.id,
+            to_name=None if recipient is None else recipient.display_name,
+        )
+        event = {"type": "chat", **message.describe()}
+        if recipient is None:
+            self._broadcast(event, exclude=sender)
+        else:
+            recipient.listener.event(event)
+        return dict(event)
+
+    def chat_history(self, participant: Participant) -> list[dict[str, Any]]:
+        """The kept messages ``participant`` may read (public, or its own private ones)."""
+        return [m.describe() for m in self.chat.history_for(participant.id)]
+
+    def set_hand(
+        self, participant: Participant, raised: bool, *, by: Participant | None = None
+    ) -> dict[str, Any]:
+        """Raise or lower ``participant``'s hand; ``by`` a moderator lowering it for them.
+
+        Returns the ``handRaised`` event for whoever asked (``by``, or the participant);
+        everyone else gets it when the queue changed. Only a moderator may lower another's
+        hand (``not_moderator``), and nobody raises another's (``bad_message``).
+        """
+        actor = by or participant
+        if actor is not participant:
+            if raised:
+                raise BadMessage("only the participant may raise its own hand")
+            if actor.role != "moderator":
+                raise NotModerator("only a moderator may lower another participant's hand")
+        changed = self.hands.set(participant.id, raised)
+        participant.hand_raised = raised
+        event = {
+            "type": "handRaised",
+            "participantId": participant.id,
+            "raised": raised,
+            "by": actor.id,
+            "queue": self.hands.queue,
+        }
+        if changed:
+            log.info(
+                "conference %s: %s %s a hand (%d raised)",
+                self.name,
+                participant.id,
+                "raised" if raised else "lowered",
+                len(self.hands),
+            )
+            self._broadcast(event, exclude=actor)
+        return dict(event)
+
+    def lower_hand(self, moderator: Participant, participant_id: str) -> dict[str, Any]:
+        """A moderator (or the participant itself) lowers ``participant_id``'s hand."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            raise UnknownParticipant(f"participant {participant_id[:32]} is not in this conference")
+        return self.set_hand(participant, False, by=moderator)
+
     # -- helpers --------------------------------------------------------------------------
     def _broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:
         for other in list(self.participants.values()):
@@ -619,6 +818,7 @@ class Conference:
         if self.closed:
             return
         self.closed = True
+        self.moderation.lobby.close(reason)
         for participant in list(self.participants.values()):
             self.leave(participant, reason=reason)
             participant.listener.closed(reason)

@@ -8,14 +8,31 @@ all or nothing.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
+import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
 from snapconf.clock import SYSTEM_CLOCK, Clock
-from snapconf.conference.admission import KINDS, AdmissionPolicy, JoinRequest, OpenAdmission
+from snapconf.conference.admission import (
+    KINDS,
+    AdmissionPolicy,
+    Grant,
+    JoinRequest,
+    OpenAdmission,
+)
+from snapconf.conference.chat import ChatConfig
 from snapconf.conference.conference import Conference, SfuConfig
+from snapconf.conference.moderation import (
+    MODERATOR,
+    REMOVAL_MEMORY,
+    Waiter,
+    identity_of,
+    notify_lobby,
+)
 from snapconf.conference.participant import Participant, ParticipantListener
 from snapconf.errors import RoomFull
 from snapconf.media.mixer import MixerConfig
@@ -50,8 +67,13 @@ class Conferences:
         mixer_config: MixerConfig | None = None,
         audio_clock: Clock = SYSTEM_CLOCK,
         admission: AdmissionPolicy | None = None,
+        chat_config: ChatConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.media = media
+        #: every room's chat limits, and the clock that stamps chat messages
+        self.chat_config = chat_config or ChatConfig()
+        self.wall_clock = wall_clock
         #: who may join which room, as what (the server's bookings; open to all by default)
         self.admission: AdmissionPolicy = admission or OpenAdmission()
         self.config = config
@@ -61,7 +83,25 @@ class Conferences:
         #: counters of the audio bridges that have stopped (live ones count their own)
         self.mixer_totals: Counter[str] = Counter()
         self._by_name: dict[str, Conference] = {}
+        #: identities removed from rooms that emptied since: (when, identities) by room,
+        #: given back to the room if it is used again within REMOVAL_MEMORY seconds
+        self._removed: dict[str, tuple[float, set[str]]] = {}
         self._speaker_task: asyncio.Task[None] | None = None
+
+    def find_seat(self, room: str, token: str) -> tuple[Conference, Participant] | None:
+        """The participant of ``room`` whose resume token is ``token`` (compared in
+        constant time), if it is still there: held for reconnection, or not yet seen to
+        have dropped."""
+        conference = self.get(room)
+        if conference is None:
+            return None
+        wanted = token.encode()
+        for participant in conference.participants.values():
+            if participant.kind == "browser" and hmac.compare_digest(
+                participant.resume_token.encode(), wanted
+            ):
+                return conference, participant
+        return None
 
     def get(self, name: str) -> Conference | None:
         return self._by_name.get(name)
@@ -73,8 +113,16 @@ class Conferences:
         *,
         webrtc: bool = True,
         claim: Callable[[], None] | None = None,
+        on_waiting: Callable[[str], None] | None = None,
     ) -> tuple[Conference, Participant]:
         """Admit ``request`` and add it to its room as a new participant.
+
+        The room's moderation applies after the policy: a removed identity is refused
+        (``removed``), a locked room refuses everyone but moderators
+        (``conference_locked``), and with the waiting room on, a newcomer who is not a
+        moderator waits until a moderator admits it (``on_waiting(id)`` is called when it
+        starts to wait; ``refused`` if turned away, ``conference_ended`` if the meeting
+        ends meanwhile). Cancelling the call takes the waiter out of the waiting room.
 
         The policy's refusals propagate; a room at its limit (``sfu.max_participants``, or
         the grant's ``max_participants`` when lower) raises :class:`snapconf.errors.RoomFull`.
@@ -86,7 +134,25 @@ class Conferences:
             raise ValueError(f"request.kind {request.kind!r} is not one of {', '.join(KINDS)}")
         grant = await self.admission.admit(request)
         conference = self.get_or_create(request.room)
+        moderation = conference.moderation
+        participant_id = "p" + secrets.token_hex(5)
         try:
+            if grant.booked and not moderation.booking_applied:
+                moderation.booking_applied = True
+                moderation.lobby_enabled = grant.lobby
+            role = grant.role
+            if (
+                self.config.first_moderator
+                and request.kind == "browser"
+                and not grant.booked
+                and not conference.participants
+                and not moderation.lobby.waiting
+            ):
+                role = MODERATOR  # the first browser in an ad-hoc room
+            identity = identity_of(request, grant)
+            moderation.check_entry(identity, role)
+            if moderation.must_wait(role, request.kind):
+                await self._wait(conference, participant_id, request, grant, identity, on_waiting)
             limit = self.config.max_participants
             if grant.max_participants is not None:
                 limit = min(limit, grant.max_participants)
@@ -96,13 +162,17 @@ class Conferences:
                 claim()
             participant = Participant(
                 display_name=grant.name or request.display_name,
-                role=grant.role,
+                role=role,
                 kind=request.kind,
                 listener=listener,
                 clock=self.clock,
+                participant_id=participant_id,
             )
+            moderation.identities[participant_id] = identity
             conference.join(participant, webrtc=webrtc)  # undoes itself if it fails
         except BaseException:
+            if participant_id not in conference.participants:
+                moderation.identities.pop(participant_id, None)
             self.discard_if_empty(conference)
             raise
         if grant.title:
@@ -121,20 +191,63 @@ class Conferences:
                 mixer_config=self.mixer_config,
                 audio_clock=self.audio_clock,
                 mixer_totals=self.mixer_totals,
+                chat_config=self.chat_config,
+                wall_clock=self.wall_clock,
             )
             self._by_name[name] = conference
+            removed = self._removed.pop(name, None)
+            if removed is not None and self.clock() - removed[0] < REMOVAL_MEMORY:
+                conference.moderation.removed = removed[1]  # still may not rejoin
             log.info("conference %s created", name)
             self._start_speakers()
         return conference
 
+    async def _wait(
+        self,
+        conference: Conference,
+        waiter_id: str,
+        request: JoinRequest,
+        grant: Grant,
+        identity: str,
+        on_waiting: Callable[[str], None] | None,
+    ) -> None:
+        """Hold a newcomer in the conference's waiting room until a moderator decides."""
+        lobby = conference.moderation.lobby
+        if len(lobby.waiting) >= self.config.max_participants:
+            raise RoomFull(f"the waiting room of {conference.name} is full")
+        waiter = Waiter(
+            id=waiter_id,
+            display_name=grant.name or request.display_name,
+            kind=request.kind,
+            identity=identity,
+            outcome=asyncio.get_running_loop().create_future(),
+        )
+        lobby.add(waiter)
+        log.info("conference %s: %s waits (%s)", conference.name, waiter_id, request.kind)
+        notify_lobby(conference)
+        try:
+            if on_waiting is not None:
+                on_waiting(waiter_id)
+            await waiter.outcome
+        finally:
+            if waiter_id in lobby.waiting:  # went away while waiting
+                lobby.discard(waiter_id)
+                notify_lobby(conference)
+
     def discard_if_empty(self, conference: Conference) -> None:
         """Close a conference nobody joined after all (a refused first join)."""
-        if not conference.participants:
+        if not conference.participants and not conference.moderation.lobby.waiting:
             self._empty(conference)
 
     def _empty(self, conference: Conference) -> None:
         if self._by_name.get(conference.name) is conference:
             del self._by_name[conference.name]
+        now = self.clock()
+        for name, (when, _) in list(self._removed.items()):
+            if now - when >= REMOVAL_MEMORY:
+                del self._removed[name]
+        if conference.moderation.removed:
+            self._removed[conference.name] = (now, conference.moderation.removed)
         conference.close()
         log.info("conference %s closed (empty)", conference.name)
         if not self._by_name:

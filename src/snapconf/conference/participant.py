@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -35,6 +36,24 @@ class ParticipantListener(Protocol):
     def closed(self, reason: str) -> None:
         """The participant was removed by the server (transport died, kicked, room ended)."""
         ...
+
+
+class _Detached:
+    """The listener of a participant whose page is reconnecting: what happens meanwhile
+    is not queued (its page learns the room's state again when it resumes)."""
+
+    def event(self, message: dict[str, Any]) -> None:
+        pass
+
+    def renegotiate(self) -> None:
+        pass
+
+    def closed(self, reason: str) -> None:
+        pass
+
+
+#: the listener of a seat held for a page that is reconnecting (Conference.hold_seat)
+DETACHED: ParticipantListener = _Detached()
 
 
 @dataclass(slots=True)
@@ -106,6 +125,13 @@ class Participant:
         self.views: dict[str, TrackView] = {}
         #: shares the receive transport's estimate among the consumers (see receiver.py)
         self.allocator = ReceiveAllocator(self.consumers, lambda: self.views)
+        #: a raised hand (the order is the conference's HandQueue)
+        self.hand_raised = False
+        #: the page's socket dropped and its seat is held (Conference.hold_seat), until
+        #: ``seat_timer`` ends it or the page resumes with ``resume_token``
+        self.reconnecting = False
+        self.seat_timer: asyncio.TimerHandle | None = None
+        self.resume_token = secrets.token_urlsafe(24)
         self.closed = False
 
     def describe(self) -> dict[str, Any]:
@@ -115,6 +141,8 @@ class Participant:
             "kind": self.kind,
             "role": self.role,
             "tracks": [t.describe() for t in self.tracks.values()],
+            "handRaised": self.hand_raised,
+            "reconnecting": self.reconnecting,
         }
 
     def local_endpoint(self, transport: WebRtcTransport, server: MediaServer) -> LocalEndpoint:

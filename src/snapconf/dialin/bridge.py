@@ -29,7 +29,15 @@ __all__ = [
 
 
 class JoinRefused(Exception):
-    """Raised by :meth:`ConferenceBridge.join_phone` when the caller may not join."""
+    """Raised by :meth:`ConferenceBridge.join_phone` when the caller may not join.
+
+    ``code`` is the conference's reason when it has one the caller is told about
+    (``conference_locked``, ``refused``, ``removed``; see :mod:`snapconf.errors`), else "".
+    """
+
+    def __init__(self, *args: object, code: str = "") -> None:
+        super().__init__(*args)
+        self.code = code
 
 
 class ConferenceFull(JoinRefused):
@@ -63,6 +71,15 @@ class ConferenceLeg(Protocol):
         ...
 
     @property
+    def hand_raised(self) -> bool:
+        """Whether the caller's hand is raised now (``*9``; a moderator may lower it)."""
+        ...
+
+    def set_hand_raised(self, raised: bool) -> None:
+        """Raise (or lower) the caller's hand in the conference's queue."""
+        ...
+
+    @property
     def participant_count(self) -> int:
         """Participants in the conference, this caller included."""
         ...
@@ -82,8 +99,13 @@ class ConferenceBridge(Protocol):
         masked_number: str,
         media: PhoneMedia,
         on_end: Callable[[str], None],
+        on_waiting: Callable[[], None] | None = None,
     ) -> ConferenceLeg:
         """Add a phone participant whose audio comes and goes through ``media.transport``.
+
+        When the conference's waiting room holds the caller, ``on_waiting()`` is called and
+        this waits until a moderator admits (returns) or refuses (:class:`JoinRefused`);
+        cancelling it takes the caller out of the waiting room.
 
         ``on_end(reason)`` is how the bridge ends the call (conference ended, caller
         kicked): the gateway sends BYE and closes the leg. Raises :class:`ConferenceFull`

@@ -7,6 +7,7 @@ call's plain RTP transport, and a mix output in the phone's codec and packet tim
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,14 +26,31 @@ PHONE_NAME = "Téléphone"
 
 
 class _PhoneListener:
-    """Conference events for a caller: only the end of the call matters."""
+    """Conference events for a caller: the end of the call, and what a moderator did to it
+    (queued in ``notices`` for the IVR to say: ``muted_by_moderator``, ``unmute_requested``).
+    """
 
     def __init__(self, on_end: Callable[[str], None]) -> None:
         self._on_end = on_end
         self._ended = False
+        #: the caller's participant id, once joined
+        self.participant_id = ""
+        self.notices: asyncio.Queue[str] = asyncio.Queue(maxsize=8)
 
     def event(self, message: dict[str, Any]) -> None:
-        pass
+        mtype = message.get("type")
+        notice = None
+        if mtype == "unmuteRequested":
+            notice = "unmute_requested"
+        elif (
+            mtype == "trackMuted"
+            and message.get("participantId") == self.participant_id
+            and message.get("muted")
+            and message.get("by") == "moderator"
+        ):
+            notice = "muted_by_moderator"
+        if notice is not None and not self.notices.full():
+            self.notices.put_nowait(notice)
 
     def renegotiate(self) -> None:
         pass
@@ -52,11 +70,14 @@ class PhoneLeg:
         participant: Participant,
         producer: Producer,
         transport: PlainTransport,
+        notices: asyncio.Queue[str] | None = None,
     ) -> None:
         self.conference = conference
         self.participant = participant
         self.producer = producer
         self.transport = transport
+        #: what moderators did to the caller, for the IVR to say (see _PhoneListener)
+        self.notices: asyncio.Queue[str] = notices if notices is not None else asyncio.Queue()
 
     def set_muted(self, muted: bool) -> None:
         self.conference.set_muted(self.participant, self.producer.id, muted)
@@ -65,6 +86,14 @@ class PhoneLeg:
     def muted(self) -> bool:
         """The conference's state of the caller's track (a moderator may have muted it)."""
         return self.producer.muted
+
+    @property
+    def hand_raised(self) -> bool:
+        """The conference's state of the caller's hand (a moderator may have lowered it)."""
+        return self.participant.hand_raised
+
+    def set_hand_raised(self, raised: bool) -> None:
+        self.conference.set_hand(self.participant, raised)
 
     @property
     def participant_count(self) -> int:
@@ -95,6 +124,7 @@ class PhoneBridge:
         masked_number: str,
         media: PhoneMedia,
         on_end: Callable[[str], None],
+        on_waiting: Callable[[], None] | None = None,
     ) -> PhoneLeg:
         request = JoinRequest(
             room=conference_id,
@@ -103,14 +133,18 @@ class PhoneBridge:
             kind="phone",
         )
         try:
+            listener = _PhoneListener(on_end)
             conference, participant = await self.conferences.join(
-                request, _PhoneListener(on_end), webrtc=False
+                request,
+                listener,
+                webrtc=False,
+                on_waiting=None if on_waiting is None else lambda _id: on_waiting(),
             )
         except RoomFull as exc:
             raise ConferenceFull(conference_id) from exc
         except SnapconfError as exc:
             log.info("conference %s: phone refused (%s)", conference_id, exc.code)
-            raise JoinRefused(conference_id) from exc
+            raise JoinRefused(conference_id, code=exc.code) from exc
         producer = conference.add_phone(
             participant,
             media.transport,
@@ -126,4 +160,5 @@ class PhoneBridge:
             media.codec,
             media.ptime_ms,
         )
-        return PhoneLeg(conference, participant, producer, media.transport)
+        listener.participant_id = participant.id
+        return PhoneLeg(conference, participant, producer, media.transport, listener.notices)

@@ -9,10 +9,11 @@ call only through its :class:`Caller`.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from snapconf.clock import Clock
 from snapconf.dialin.bridge import (
@@ -31,6 +32,13 @@ from snapconf.dialin.protection import GLOBAL, Allowlist, PinFailures, PinGuard
 from snapconf.dialin.sdp import Negotiated
 
 __all__ = ["Caller", "Ivr", "IvrServices"]
+
+#: seconds of silence between two "veuillez patienter" while the waiting room holds a call
+LOBBY_PROMPT_INTERVAL = 8.0
+#: the prompt a caller hears when the conference refuses it, by refusal code
+REFUSAL_PROMPTS = {"conference_locked": "locked", "refused": "refused", "removed": "removed"}
+#: the prompt a caller hears before the conference hangs it up, by reason
+END_PROMPTS = {"removed": "removed", "ended_by_moderator": "ended"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,12 @@ class Ivr:
         self.muted = False
         self.pins_tried = 0
         self._left = False
+        #: the join in progress (it may wait in the conference's waiting room)
+        self._joining: asyncio.Future[ConferenceLeg] | None = None
+        #: the last prompt before a moderator's hang-up
+        self._ending: asyncio.Future[None] | None = None
+        #: says what moderators do to the caller, while it is in the conference
+        self._notices: asyncio.Future[None] | None = None
 
     async def _collect_pin(self) -> str | None:
         """Digits up to ``#``: 10 s to the first, 5 s between digits; ``*`` starts over.
@@ -206,16 +220,25 @@ class Ivr:
         rtp = self.media.rtp
         assert rtp is not None
         media = PhoneMedia(rtp, n.codec.name, n.payload_type, n.codec.clock_rate, self.media.ptime)
-        try:
-            leg = await self.services.bridge.join_phone(
+        waiting = asyncio.Event()
+        self._joining = asyncio.ensure_future(
+            self.services.bridge.join_phone(
                 conference_id,
                 self.caller_display,
                 mask_number(self.caller_number),
                 media,
                 self._on_bridge_end,
+                on_waiting=waiting.set,
             )
+        )
+        try:
+            leg = await self._wait_for_join(self._joining, waiting)
         except JoinRefused as exc:
-            await self.media.play(["unavailable"])
+            # the conference's reason, in French: locked, refused at the waiting room,
+            # removed; anything else (full, ended meanwhile) is "unavailable"
+            prompt = REFUSAL_PROMPTS.get(exc.code, "unavailable")
+            self.services.stats[f"join_refused_{exc.code or 'other'}"] += 1
+            await self.media.play([prompt])
             self.call.hangup("conference full" if isinstance(exc, ConferenceFull) else "refused")
             return
         if self.call.ended:
@@ -225,10 +248,43 @@ class Ivr:
         self.conference_id = conference_id
         self.services.stats["calls_joined"] += 1
         await self.media.play(count_prompts(leg.participant_count))
+        notices = getattr(leg, "notices", None)  # a bridge may tell nothing
+        if isinstance(notices, asyncio.Queue):
+            self._notices = asyncio.ensure_future(self._say_notices(notices))
         await self._in_call_digits()
 
+    async def _say_notices(self, notices: asyncio.Queue[str]) -> None:
+        """Say what a moderator did: "un modérateur a coupé votre micro", or asks the
+        caller to unmute ("... tapez étoile six")."""
+        while not self.call.ended:
+            notice = await notices.get()
+            self.services.stats[f"notice_{notice}"] += 1
+            await self.media.play([notice])
+
+    async def _wait_for_join(
+        self, joining: asyncio.Future[ConferenceLeg], waiting: asyncio.Event
+    ) -> ConferenceLeg:
+        """The join's leg; while the waiting room holds the caller, "veuillez patienter"
+        every :data:`LOBBY_PROMPT_INTERVAL` seconds (the call ending cancels the join)."""
+        held = asyncio.ensure_future(waiting.wait())
+        first: set[asyncio.Future[Any]] = {joining, held}
+        try:
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            while not joining.done() and not self.call.ended:
+                self.services.stats["lobby_prompts"] += 1
+                await self.media.play(["lobby_wait"])
+                await asyncio.wait({joining}, timeout=LOBBY_PROMPT_INTERVAL)
+            if not joining.done():  # the caller hung up while waiting
+                joining.cancel()
+            return await joining
+        except BaseException:
+            joining.cancel()
+            raise
+        finally:
+            held.cancel()
+
     async def _in_call_digits(self) -> None:
-        """``*6`` toggles mute, with a short prompt."""
+        """``*6`` toggles mute, ``*9`` raises or lowers the hand, each with a short prompt."""
         star_at: float | None = None
         clock = self.services.clock
         while not self.call.ended:
@@ -244,14 +300,38 @@ class Ivr:
                     self.leg.set_muted(self.muted)
                 self.services.stats["mute_toggles"] += 1
                 await self.media.play(["muted" if self.muted else "unmuted"])
+            elif digit == "9" and star_at is not None and now - star_at < 3.0 and self.leg:
+                # the conference's state again: a moderator may have lowered it
+                raised = not self.leg.hand_raised
+                self.leg.set_hand_raised(raised)
+                self.services.stats["hand_toggles"] += 1
+                await self.media.play(["hand_raised" if raised else "hand_lowered"])
             star_at = None
 
     def _on_bridge_end(self, reason: str) -> None:
-        if not self.call.ended:
+        if self.call.ended:
+            return
+        prompt = END_PROMPTS.get(reason)
+        if prompt is None:
             self.call.hangup(reason)
+            return
+        # a moderator's act: say why ("vous avez été retiré...", "la conférence est
+        # terminée"), then BYE; kept so that the task is not collected before it ends
+        self._ending = asyncio.ensure_future(self._say_and_hang_up(prompt, reason))
+
+    async def _say_and_hang_up(self, prompt: str, reason: str) -> None:
+        try:
+            await self.media.play([prompt])
+        finally:
+            if not self.call.ended:
+                self.call.hangup(reason)
 
     def close(self) -> None:
-        """Leave the conference, if joined; idempotent."""
+        """Leave the conference, if joined (or its waiting room); idempotent."""
+        if self._joining is not None and not self._joining.done():
+            self._joining.cancel()
+        if self._notices is not None:
+            self._notices.cancel()
         if self.leg is not None and not self._left:
             self._left = True
             self.leg.close()

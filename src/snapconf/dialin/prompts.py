@@ -32,7 +32,15 @@ PROMPT_NAMES = (
     "ended",
     "muted",
     "unmuted",
+    "hand_raised",
+    "hand_lowered",
     "unavailable",
+    "lobby_wait",
+    "locked",
+    "refused",
+    "removed",
+    "muted_by_moderator",
+    "unmute_requested",
     *(f"n_{n}" for n in range(2, 21)),
 )
 

@@ -322,6 +322,8 @@ class OrganiserPages:
             body["max_participants"] = _int_or_text(form["max_participants"])
         if form.get("access"):
             body["access"] = form["access"]
+        if form.get("lobby"):
+            body["lobby"] = True
         for name in ("osmose_url", "resana_url"):
             if form.get(name):
                 body[name] = form[name]

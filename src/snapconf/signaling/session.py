@@ -40,6 +40,8 @@ from snapconf.errors import (
     UnknownType,
 )
 from snapconf.media.sdp import RejectedSection, SdpError
+from snapconf.signaling.moderation import MODERATION_TYPES
+from snapconf.signaling.moderation import handle as moderate
 from snapconf.web import peer_address
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,12 @@ _HANDLERS = {
     "setViews": "_on_set_views",
     "getStats": "_on_get_stats",
     "leave": "_on_leave",
+    "restartMedia": "_on_restart_media",
     "ping": "_on_ping",
+    "chat": "_on_chat",
+    "raiseHand": "_on_raise_hand",
+    "lowerHand": "_on_lower_hand",
+    **{mtype: "_on_moderate" for mtype in MODERATION_TYPES},
 }
 MESSAGE_TYPES = frozenset(_HANDLERS)
 
@@ -135,6 +142,10 @@ class SignalingConfig:
     #: api.public_url), e.g. ["https://intranet.example.gouv.fr"]; a request without an
     #: Origin header (not a browser) is allowed
     allowed_origins: list[str] = field(default_factory=list)
+    #: seconds a participant whose socket dropped without a ``leave`` keeps its seat (the
+    #: others see ``participantReconnecting``); its page may ``join`` again with the
+    #: ``resumeToken`` of its ``joined`` meanwhile. 0: it leaves at once
+    reconnect_grace: float = 20.0
     #: descriptors kept free for the server's own work (joins, /metrics, the store):
     #: new sockets are refused (503) when fewer than this are left under RLIMIT_NOFILE
     descriptor_headroom: int = 64
@@ -271,6 +282,8 @@ class SignalingSession:
         self._offer_needed = False
         self._offer_scheduled = False
         self._closing = False
+        #: a join held in the conference's waiting room (answered when a moderator decides)
+        self._join_task: asyncio.Task[tuple[Conference, Participant]] | None = None
 
     # -- ParticipantListener ----------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
@@ -359,7 +372,9 @@ class SignalingSession:
             join_deadline.cancel()
             if self._media_deadline is not None:
                 self._media_deadline.cancel()
-            self._leave("disconnected")
+            if self._join_task is not None and not self._join_task.done():
+                self._join_task.cancel()  # leaves the waiting room
+            self._disconnected()
             self._release_participant_slot()
             self._outbox.put_nowait(None)
             try:
@@ -369,8 +384,26 @@ class SignalingSession:
             if not self.ws.closed:
                 await self.ws.close()
 
+    def _disconnected(self) -> None:
+        """The socket is gone. Without a ``leave`` (a dropped connection, not one the
+        server closed), the participant's seat is held for ``reconnect_grace`` seconds."""
+        conference, participant = self.conference, self.participant
+        if conference is None or participant is None:
+            return
+        if self._closing or participant.closed:
+            self._leave("disconnected")
+            return
+        conference.hold_seat(participant, self.config.reconnect_grace)
+
+    def replaced(self) -> None:
+        """The participant resumed on another socket while this one still looked open
+        (the server had not seen it drop): this socket lets go of it and closes."""
+        self.participant = None
+        self.conference = None
+        self.closed("replaced")
+
     def _join_timeout(self) -> None:
-        if self.participant is None and not self._closing:
+        if self.participant is None and self._join_task is None and not self._closing:
             self.closed("join timeout")
 
     def _claim_join(self) -> None:
@@ -493,8 +526,8 @@ class SignalingSession:
     def _on_ping(self, msg: dict[str, Any]) -> dict[str, Any]:
         return {"type": "pong"}
 
-    async def _on_join(self, msg: dict[str, Any]) -> dict[str, Any]:
-        if self.participant is not None:
+    async def _on_join(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if self.participant is not None or self._join_task is not None:
             raise AlreadyJoined("already joined a room")
         room = _field(msg, "room", str)
         if not valid_room_name(room):
@@ -502,6 +535,12 @@ class SignalingSession:
         name = _field(msg, "displayName", str).strip()
         if not 1 <= len(name) <= 64:
             raise BadMessage("displayName is not 1-64 characters")
+        resume = _field(msg, "resume", str, required=False)
+        if resume:
+            seat = self.conferences.find_seat(room, resume)
+            if seat is not None:
+                return self._resume(*seat)
+            # the seat is gone (its grace ended, or the room): join as a newcomer
         request = JoinRequest(
             room=room,
             display_name=name,
@@ -509,20 +548,93 @@ class SignalingSession:
             token=msg.get("token"),
             address=self.address,
         )
-        try:
-            conference, participant = await self.conferences.join(
-                request, self, claim=self._claim_join
+        held = asyncio.Event()  # set when the conference's waiting room holds this join
+        task = asyncio.ensure_future(
+            self.conferences.join(
+                request, self, claim=self._claim_join, on_waiting=lambda _id: held.set()
             )
+        )
+        holding = asyncio.ensure_future(held.wait())
+        try:
+            await asyncio.wait({task, holding}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            holding.cancel()
+        if not task.done():
+            # waiting room: no participant list and no media until a moderator admits;
+            # ``joined`` (with this request's id) or an error comes then
+            self._join_task = task
+            request_id = msg.get("id")
+            task.add_done_callback(lambda t: self._join_decided(t, request_id))
+            self.event({"type": "lobby", "state": "waiting"})
+            return None
+        return self._joined(task)
+
+    def _join_decided(
+        self, task: asyncio.Task[tuple[Conference, Participant]], request_id: Any
+    ) -> None:
+        """A moderator admitted or refused this socket's held join (or the meeting ended)."""
+        self._join_task = None
+        if task.cancelled() or self._closing:
+            if not task.cancelled() and task.exception() is None:
+                conference, participant = task.result()
+                conference.leave(participant, reason="disconnected")
+            self._release_participant_slot()
+            return
+        try:
+            reply = self._joined(task)
+        except SnapconfError as exc:
+            self._error(exc, request_id)
+            self.closed(exc.code)  # refused, removed, conference_ended...: the page closes
+            return
+        except Exception:
+            log.exception("signaling: internal error")
+            self._error(SnapconfError("internal server error"), request_id)
+            self.closed("internal")
+            return
+        if request_id is not None:
+            reply["id"] = request_id
+        self.event(reply)
+
+    def _resume(self, conference: Conference, participant: Participant) -> dict[str, Any]:
+        """Take over a participant's seat with this socket (``join`` with ``resume``)."""
+        self._claim_join()
+        old = participant.listener
+        if isinstance(old, SignalingSession) and old is not self:
+            old.replaced()
+        self._offer_pending = self._offer_needed = False
+        self.conference = conference
+        self.participant = participant
+        conference.resume(participant, self)
+        return {**self._joined_reply(conference, participant), "resumed": True}
+
+    def _joined(self, task: asyncio.Task[tuple[Conference, Participant]]) -> dict[str, Any]:
+        """The ``joined`` answer of a join that went through (its error raised, if not)."""
+        try:
+            conference, participant = task.result()
         except BaseException:
             self._release_participant_slot()
             raise
+        return self._joined_reply(conference, participant)
+
+    def _joined_reply(self, conference: Conference, participant: Participant) -> dict[str, Any]:
         self.conference = conference
         self.participant = participant
+        if participant.consumers:
+            # the conference asked for an offer while joining, before this session knew its
+            # participant (the join ran as a task): the offer goes after ``joined``
+            self.renegotiate()
         joined: dict[str, Any] = {
             "type": "joined",
             "participantId": participant.id,
-            "room": room,
+            "room": conference.name,
             "role": participant.role,
+            # what a page sends in ``join`` (``resume``) to take its seat back after its
+            # socket dropped, within ``reconnectGrace`` seconds
+            "resumeToken": participant.resume_token,
+            "reconnectGrace": self.config.reconnect_grace,
             "participants": [
                 p.describe() for p in conference.participants.values() if p is not participant
             ],
@@ -532,6 +644,12 @@ class SignalingSession:
         dominant = conference.dominant_speaker
         if dominant is not None and dominant in conference.participants:
             joined["dominantSpeaker"] = dominant  # a newcomer marks it at once
+        # the meeting so far: the chat it may read, and the raised hands in order
+        joined["chat"] = conference.chat_history(participant)
+        joined["raisedHands"] = conference.hands.queue
+        joined["moderation"] = conference.moderation.describe()
+        if participant.role == "moderator":
+            joined["waiting"] = conference.moderation.lobby.describe()
         return joined
 
     def _on_publish(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +722,37 @@ class SignalingSession:
         conference, participant = self._require_joined()
         return {**conference.receive_stats(participant), "type": "stats"}
 
+    def _on_chat(self, msg: dict[str, Any]) -> dict[str, Any]:
+        conference, participant = self._require_joined()
+        text = _field(msg, "text", str)
+        to = _field(msg, "to", str, required=False)
+        return conference.send_chat(participant, text, to)
+
+    def _on_raise_hand(self, msg: dict[str, Any]) -> dict[str, Any]:
+        conference, participant = self._require_joined()
+        return conference.set_hand(participant, _field(msg, "raised", bool))
+
+    def _on_lower_hand(self, msg: dict[str, Any]) -> dict[str, Any]:
+        conference, participant = self._require_joined()
+        return conference.lower_hand(participant, _field(msg, "participantId", str))
+
+    def _on_moderate(self, msg: dict[str, Any]) -> dict[str, Any]:
+        conference, participant = self._require_joined()
+        return moderate(conference, participant, msg)
+
+    def _on_restart_media(self, msg: dict[str, Any]) -> None:
+        """The page lost its peer connections (or is about to replace them): fresh
+        transports; the page publishes again and the server sends a new receive offer."""
+        conference, participant = self._require_joined()
+        self._offer_pending = self._offer_needed = False
+        conference.restart_media(participant)
+        return None
+
     def _on_leave(self, msg: dict[str, Any]) -> None:
+        if self._join_task is not None:  # leaves the waiting room
+            self._join_task.cancel()
+            self.closed("left")
+            return None
         self._require_joined()
         self._leave("left")
         self.closed("left")

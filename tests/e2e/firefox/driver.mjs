@@ -24,6 +24,8 @@ const executablePath = process.env.SNAPCONF_FIREFOX || "/usr/bin/firefox-esr";
 // start is off, and the fake camera and microphone need no permission prompt.
 const PREFS = {
   "media.navigator.streams.fake": true,
+  // the room page speaks the browser's language: French, as most of its users
+  "intl.accept_languages": "fr-FR, fr",
   "media.navigator.permission.disabled": true,
   "media.autoplay.default": 0,
   "media.autoplay.blocking_policy": 0,

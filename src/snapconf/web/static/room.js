@@ -5,6 +5,15 @@
 // answer). Remote tracks are put in their participant's tile using the `tracks` map of
 // each server `offer` (mid -> participantId, trackId, kind, source).
 
+// The chat, the raised hands and the participants panel live in meeting.js.
+import { createMeeting } from "/static/meeting.js";
+// The moderator's controls and the waiting room live in moderation.js.
+import { createModeration } from "/static/moderation.js";
+// The pre-join screen and the device settings, the tiles' layouts, the page's language.
+import { createPrejoin } from "/static/prejoin.js";
+import { createLayout } from "/static/layout.js";
+import { lang, translatePage } from "/static/i18n.js";
+
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const NAME_KEY = "snapconf.displayName";
 const PING_INTERVAL_MS = 20000;
@@ -52,6 +61,13 @@ const ERROR_TEXT = {
   unsupported_codec: "Le serveur ne peut pas transmettre le format audio ou vidéo de ce navigateur.",
   too_many_tracks: "Vous partagez déjà autant de pistes que la réunion le permet.",
   too_many_from_address: "Trop de participants se connectent depuis votre réseau.",
+  chat_too_long: "Message trop long : 2000 caractères au plus.",
+  chat_rate_limited: "Vous envoyez trop de messages : patientez quelques secondes.",
+  not_moderator: "Seul un modérateur peut faire cela.",
+  unknown_participant: "Ce participant n’est plus dans la réunion.",
+  conference_locked: "La réunion est verrouillée par un modérateur : personne ne peut plus la rejoindre.",
+  removed: "Un modérateur vous a retiré de cette réunion : vous ne pouvez pas la rejoindre à nouveau.",
+  refused: "Un modérateur n’a pas accepté votre entrée dans la réunion.",
   internal: "Le serveur a rencontré une erreur. Réessayez dans un instant.",
 };
 const DEFAULT_ERROR_TEXT = "Le serveur a refusé la demande. Réessayez dans un instant.";
@@ -60,6 +76,8 @@ const DEFAULT_ERROR_TEXT = "Le serveur a refusé la demande. Réessayez dans un 
 const MEDIA_LOST_TEXT = "La connexion audio et vidéo avec le serveur a été perdue.";
 const LEFT_TEXT = {
   removed: "Un modérateur vous a retiré de la réunion.",
+  refused: "Un modérateur n’a pas accepté votre entrée dans la réunion.",
+  ended_by_moderator: "Un modérateur a terminé la réunion pour tout le monde.",
   "conference ended": "La réunion est terminée.",
   "conference cancelled": "La réunion a été annulée par son organisateur.",
   "server shutting down": "Le serveur redémarre : rejoignez la réunion dans un instant.",
@@ -68,6 +86,7 @@ const LEFT_TEXT = {
   "join timeout": "La connexion a été fermée : la réunion n’a pas été rejointe à temps.",
   "media timeout": "L’audio et la vidéo n’ont pas pu s’établir avec le serveur : un pare-feu bloque peut-être le port UDP de la réunion.",
   "message too large": "Le serveur a fermé la connexion après un message trop long.",
+  replaced: "Vous avez rejoint la réunion depuis une autre fenêtre ou un autre appareil.",
 };
 const DEFAULT_LEFT_TEXT = "Vous avez été déconnecté de la réunion.";
 const PHONE_NAME = "Téléphone";
@@ -116,6 +135,13 @@ const state = {
   offers: Promise.resolve(),
   pingTimer: null,
   leaving: false,
+  // reconnection (docs/signaling.md): the seat's token, how long the server keeps it, and
+  // whether we are getting it back now
+  resumeToken: null,
+  grace: 0,
+  displayName: "",
+  reconnecting: false,
+  mediaRestart: null, // timer: a peer connection disconnected for too long
   mutedBy: new Map(), // our trackId -> who muted it (a moderator's mute may beat our answer)
   dominant: null, // participantId of the dominant speaker
   views: {
@@ -133,6 +159,7 @@ window.snapconf = {
   get participantId() { return state.participantId; },
   get role() { return state.role; },
   get participants() { return state.participants; },
+  get layout() { return layout.state; },
   room,
   state,
   leave,
@@ -140,6 +167,46 @@ window.snapconf = {
   // what the server sends us (docs/signaling.md `getStats`)
   stats: () => request({ type: "getStats" }),
 };
+
+// ---------------------------------------------------------------- participants panel
+
+// Fills the actions cell of one row of the participants panel (meeting.js calls it for
+// every row at each render). `participant`: {id, you, kind: "browser" | "phone" | "agent",
+// role, displayName}. Left empty here: the moderator actions (mute, remove, promote...)
+// go in it.
+function renderParticipantActions(container, participant) {
+  moderation.renderParticipantActions(container, participant);
+}
+
+const moderation = createModeration({
+  state,
+  request,
+  sendMessage,
+  announce,
+  showError,
+  render: () => meeting.render(),
+  askedToUnmute() {
+    announce("Un modérateur vous demande de réactiver votre micro. Vous seul pouvez le faire.");
+    ui.mic.classList.add("asked");
+  },
+});
+
+const meeting = createMeeting({
+  state,
+  request,
+  announce,
+  phoneName: PHONE_NAME,
+  renderParticipantActions,
+});
+
+const prejoin = createPrejoin({
+  state,
+  announce,
+  showError,
+  renderLocalTile: () => renderLocalTile(),
+  constraints: CAMERA_CONSTRAINTS,
+});
+const layout = createLayout({ announce });
 
 // ---------------------------------------------------------------- messages and status
 
@@ -154,7 +221,7 @@ function showError(text) {
   while (ui.errors.childElementCount > 5) ui.errors.firstElementChild.remove();
 }
 
-const WHEN = new Intl.DateTimeFormat("fr-FR", { dateStyle: "full", timeStyle: "short" });
+const WHEN = new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", { dateStyle: "full", timeStyle: "short" });
 
 function errorText(msg) {
   let text = ERROR_TEXT[msg.code] || DEFAULT_ERROR_TEXT;
@@ -215,7 +282,9 @@ function onMessage(text) {
   }
   const handler = handlers[msg.type];
   if (handler) handler(msg);
-  else console.debug("snapconf: ignored message", msg.type);
+  else if (!(msg.type === "chat" || msg.type === "handRaised")) console.debug("snapconf: ignored message", msg.type);
+  meeting.onMessage(msg); // chat, hands, and the participants panel follow every change
+  moderation.onMessage(msg); // the waiting room, roles, the lock, a moderator's requests
 }
 
 const handlers = {
@@ -280,10 +349,25 @@ const handlers = {
   },
   left(msg) {
     console.info("snapconf: left:", msg.reason);
+    if (!state.participantId) return; // refused at the waiting room: the join's error says so
     teardown(msg.reason === "left" || state.leaving ? null : LEFT_TEXT[msg.reason] || DEFAULT_LEFT_TEXT);
   },
   // Who speaks most now (docs/signaling.md): marked, and larger in a grid of more than 4;
   // the "speaking" outline of activeSpeakers stays as it is.
+  // another page lost its connection; its seat is kept while it comes back
+  participantReconnecting(msg) {
+    const p = state.participants.get(msg.participantId);
+    if (!p) return;
+    p.reconnecting = true;
+    renderTile(p);
+    announce(`${p.displayName || "Un participant"} se reconnecte…`);
+  },
+  participantReconnected(msg) {
+    const p = state.participants.get(msg.participantId);
+    if (!p) return;
+    p.reconnecting = false;
+    renderTile(p);
+  },
   dominantSpeaker(msg) {
     state.dominant = typeof msg.participantId === "string" ? msg.participantId : null;
     markDominant();
@@ -294,7 +378,133 @@ const handlers = {
 function onSocketClose() {
   for (const { reject } of state.pending.values()) reject(new Error("Connexion au serveur fermée."));
   state.pending.clear();
-  if (state.participantId && !state.leaving) teardown("La connexion au serveur a été perdue.");
+  // a dropped socket (Wi-Fi change, VPN reconnecting): the server keeps our seat a while
+  if (state.participantId && !state.leaving) reconnect();
+}
+
+// ---------------------------------------------------------------- reconnection
+
+const RECONNECT_FIRST_DELAY_MS = 500;
+const RECONNECT_MAX_DELAY_MS = 4000;
+// a peer connection "disconnected" this long is rebuilt (a short outage heals by itself)
+const MEDIA_RESTART_MS = 8000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Gets our seat back on a new socket (`join` with `resume`), within the server's grace;
+// then new peer connections carry our tracks and the others' again.
+async function reconnect() {
+  if (state.reconnecting) return;
+  state.reconnecting = true;
+  clearInterval(state.pingTimer);
+  document.body.classList.add("reconnecting");
+  announce("Connexion perdue : reconnexion en cours…");
+  const deadline = Date.now() + Math.max(state.grace, 5) * 1000;
+  let delay = RECONNECT_FIRST_DELAY_MS;
+  while (!state.leaving && Date.now() < deadline) {
+    let joined = null;
+    try {
+      state.ws = await connect();
+      const msg = { type: "join", room, displayName: state.displayName, resume: state.resumeToken };
+      if (token) msg.token = token;
+      joined = await request(msg);
+    } catch (err) {
+      if (err instanceof ServerError) { // refused: removed, ended, locked...
+        state.reconnecting = false;
+        document.body.classList.remove("reconnecting");
+        teardown(err.message);
+        return;
+      }
+      console.warn("snapconf: reconnection attempt failed", err);
+      state.ws?.close();
+      await sleep(delay);
+      delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+      continue;
+    }
+    try {
+      await resumed(joined);
+    } catch (err) {
+      console.error(err);
+      showError(`Reconnexion incomplète : ${err.message}`);
+    }
+    state.reconnecting = false;
+    document.body.classList.remove("reconnecting");
+    announce(joined.resumed ? "Reconnecté à la réunion." : "Reconnecté à la réunion (vous y revenez comme nouveau participant).");
+    return;
+  }
+  state.reconnecting = false;
+  document.body.classList.remove("reconnecting");
+  if (!state.leaving) teardown("La connexion au serveur a été perdue.");
+}
+
+// The room as the server sees it now, and fresh media: the server gave us new transports.
+async function resumed(joined) {
+  state.participantId = joined.participantId;
+  state.role = joined.role;
+  state.resumeToken = joined.resumeToken || null;
+  state.grace = joined.reconnectGrace || 0;
+  const present = new Set((joined.participants || []).map((p) => p.id));
+  for (const p of [...state.participants.values()]) {
+    if (!present.has(p.id)) handlers.participantLeft({ participantId: p.id, reason: "left" });
+  }
+  for (const p of joined.participants || []) {
+    const known = state.participants.get(p.id);
+    if (known) known.tracks = new Map(); // what they publish now comes with the list
+    addParticipant(p);
+  }
+  if (joined.dominantSpeaker) handlers.dominantSpeaker({ participantId: joined.dominantSpeaker });
+  meeting.onJoined(joined);
+  moderation.onJoined(joined);
+  state.pingTimer = setInterval(() => sendMessage({ type: "ping" }), PING_INTERVAL_MS);
+  await rebuildMedia();
+}
+
+// New peer connections for the tracks we share; the server offers the others' anew.
+async function rebuildMedia() {
+  clearTimeout(state.mediaRestart);
+  state.mediaRestart = null;
+  const entries = Object.entries(state.local).filter(([, entry]) => entry);
+  state.send?.close();
+  state.recv?.close();
+  state.recv = null;
+  state.recvTracks = {};
+  ui.tiles.querySelectorAll("[data-mid]").forEach(removeMedia);
+  state.offers = Promise.resolve();
+  state.publishing = Promise.resolve();
+  state.send = newSendConnection();
+  state.local = { audio: null, video: null, screen: null };
+  for (const [kind, entry] of entries) addLocalTrack(kind, entry.track, entry.source, state.stream);
+  state.views.sent = "";
+  scheduleViews();
+  if (ui.mix.getAttribute("aria-pressed") === "true") sendMessage({ type: "setAudioMode", mode: "mix" });
+  await publish();
+}
+
+// A peer connection that failed, or stayed disconnected, while the socket is up: ask the
+// server for new transports and rebuild ours (an outage of a few seconds heals by itself).
+function watchMedia(pc, failedText) {
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc !== state.send && pc !== state.recv) return; // replaced already
+    const now = pc.connectionState;
+    if (now === "connected") {
+      clearTimeout(state.mediaRestart);
+      state.mediaRestart = null;
+    } else if (now === "disconnected" && !state.mediaRestart) {
+      state.mediaRestart = setTimeout(restartMedia, MEDIA_RESTART_MS);
+    } else if (now === "failed") {
+      console.warn("snapconf:", failedText);
+      restartMedia();
+    }
+  });
+}
+
+function restartMedia() {
+  clearTimeout(state.mediaRestart);
+  state.mediaRestart = null;
+  if (state.leaving || state.reconnecting || !state.ws || state.ws.readyState !== WebSocket.OPEN) return;
+  announce("Connexion audio et vidéo perdue : rétablissement en cours…");
+  sendMessage({ type: "restartMedia" });
+  rebuildMedia().catch((err) => showError(`Rétablissement des médias impossible : ${err.message}`));
 }
 
 // ---------------------------------------------------------------- local media and publishing
@@ -428,12 +638,14 @@ async function fullLayerWithoutSimulcast(sender) {
   }
 }
 
-function createSendConnection() {
+function newSendConnection() {
   const pc = new RTCPeerConnection(PC_CONFIG);
-  pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "failed") showError("La connexion média d’envoi a échoué.");
-  };
-  state.send = pc;
+  watchMedia(pc, "send connection failed");
+  return pc;
+}
+
+function createSendConnection() {
+  state.send = newSendConnection();
   const [audio] = state.stream.getAudioTracks();
   const [video] = state.stream.getVideoTracks();
   if (audio) addLocalTrack("audio", audio, "microphone", state.stream);
@@ -448,7 +660,21 @@ function createSendConnection() {
 function followModeratorMute(trackId) {
   const mic = state.local.audio;
   const by = state.mutedBy.get(trackId);
-  if (!mic || mic.trackId !== trackId || !by || by === state.participantId) return;
+  if (!by || by === state.participantId) return;
+  // a moderator stopped our camera or our screen share: the server forwards it no more
+  const { video, screen } = state.local;
+  if (screen && screen.trackId === trackId) {
+    announce("Un modérateur a arrêté votre partage d’écran.");
+    stopScreen().catch((err) => showError(err.message));
+    return;
+  }
+  if (video && video.trackId === trackId) {
+    video.track.enabled = false;
+    renderLocalTile();
+    announce("Un modérateur a coupé votre caméra. Vous pouvez la réactiver.");
+    return;
+  }
+  if (!mic || mic.trackId !== trackId) return;
   mic.track.enabled = false;
   mic.mutedByModerator = true;
   renderLocalTile();
@@ -458,6 +684,7 @@ function followModeratorMute(trackId) {
 function setMuted(kind, muted) {
   const entry = state.local[kind];
   if (!entry) return;
+  if (kind === "audio") ui.mic.classList.remove("asked");
   entry.mutedByModerator = false;
   entry.track.enabled = !muted;
   if (entry.trackId) sendMessage({ type: "mute", trackId: entry.trackId, muted });
@@ -519,9 +746,7 @@ async function onOffer(msg) {
   if (!state.recv) {
     const pc = new RTCPeerConnection(PC_CONFIG);
     pc.ontrack = (event) => attachRemote(event.transceiver.mid, event.track);
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed") showError("La connexion média de réception a échoué.");
-    };
+    watchMedia(pc, "receive connection failed");
     state.recv = pc;
   }
   Object.assign(state.recvTracks, msg.tracks || {}); // before ontrack fires
@@ -738,6 +963,7 @@ function addParticipant(obj) {
   }
   if (obj.displayName) p.displayName = obj.displayName;
   if (obj.kind) p.kind = obj.kind;
+  p.reconnecting = Boolean(obj.reconnecting);
   p.tile.dataset.kind = p.kind;
   for (const track of obj.tracks || []) p.tracks.set(track.id, track);
   renderTile(p);
@@ -752,7 +978,8 @@ function createTile(id) {
   tile.innerHTML = `<div class="placeholder" aria-hidden="true"></div>
     <p class="label"><span class="name" data-testid="participant-name"></span>
     <span class="kind" data-testid="participant-kind" hidden>${PHONE_NAME}</span>
-    <span class="muted-indicator" data-testid="muted-indicator" hidden>Micro coupé</span></p>`;
+    <span class="muted-indicator" data-testid="muted-indicator" hidden>Micro coupé</span>
+    <span class="reconnecting-indicator" data-testid="reconnecting-indicator" hidden>Reconnexion…</span></p>`;
   return tile;
 }
 
@@ -771,6 +998,9 @@ function renderTile(p) {
   p.tile.querySelector(".muted-indicator").hidden = !micMuted;
   p.tile.dataset.audioMuted = String(micMuted);
   p.tile.classList.toggle("camera-off", !camera || camera.muted);
+  p.tile.classList.toggle("reconnecting", Boolean(p.reconnecting));
+  p.tile.querySelector(".reconnecting-indicator").hidden = !p.reconnecting;
+  p.tile.dataset.reconnecting = String(Boolean(p.reconnecting));
 }
 
 function initials(name) {
@@ -794,7 +1024,7 @@ async function join(event) {
   ui.errors.replaceChildren();
   try {
     announce("Accès au micro et à la caméra…");
-    state.stream = await startLocalMedia();
+    state.stream = (await prejoin.stream()) || (await startLocalMedia()); // the chosen devices
     ui.localVideo.srcObject = state.stream;
     announce("Connexion au serveur…");
     state.ws = await connect();
@@ -803,21 +1033,31 @@ async function join(event) {
     const joined = await request(msg);
     state.participantId = joined.participantId;
     state.role = joined.role;
+    state.resumeToken = joined.resumeToken || null;
+    state.grace = joined.reconnectGrace || 0;
+    state.displayName = displayName;
     if (joined.title) showTitle(joined.title);
     for (const p of joined.participants || []) addParticipant(p);
     if (joined.dominantSpeaker) handlers.dominantSpeaker({ participantId: joined.dominantSpeaker });
+    meeting.onJoined(joined); // the chat so far and the raised hands
+    moderation.onJoined(joined); // the lock, the waiting room, the moderator's panel
     state.pingTimer = setInterval(() => sendMessage({ type: "ping" }), PING_INTERVAL_MS);
     ui.form.hidden = true;
     ui.conference.hidden = false;
     createSendConnection();
     renderLocalTile();
+    prejoin.joined(setMuted); // "join with the camera / the microphone off"
     ui.mic.focus();
     announce("Connecté à la réunion.");
     await publish();
   } catch (err) {
     console.error(err);
-    showError(err.message);
+    if (state.leftLobby) announce("Vous avez quitté la salle d’attente.");
+    else showError(err.message);
+    state.leftLobby = false;
     if (!state.participantId) {
+      moderation.reset();
+      prejoin.reset();
       state.stream?.getTracks().forEach((t) => t.stop());
       ui.joinButton.disabled = false;
       state.ws?.close();
@@ -849,6 +1089,8 @@ function teardown(errorText) {
   stopViews();
   ui.tiles.querySelectorAll(".tile.remote").forEach((tile) => tile.remove());
   state.participants.clear();
+  meeting.reset();
+  moderation.reset();
   ui.localVideo.srcObject = null;
   ui.conference.hidden = true;
   ui.ended.hidden = false;
@@ -865,6 +1107,7 @@ function showTitle(title) {
 }
 
 function start() {
+  translatePage(); // French, or English when the browser's languages are not French
   showTitle(room);
   $("#rejoin").href = location.pathname + location.search;
   if (!ROOM_RE.test(room)) {
@@ -887,6 +1130,8 @@ function start() {
   document.addEventListener("visibilitychange", scheduleViews);
   // a zoom changes devicePixelRatio without resizing anything in CSS pixels
   window.addEventListener("resize", scheduleViews);
+  prejoin.start();
+  layout.start();
   ui.name.focus();
 }
 

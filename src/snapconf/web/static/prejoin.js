@@ -1,0 +1,318 @@
+// The pre-join screen and the audio/video settings dialog: a camera preview, a microphone
+// level meter (WebAudio AnalyserNode), the choice of camera, microphone and speaker
+// (enumerateDevices; the speaker by HTMLMediaElement.setSinkId, hidden where the browser
+// has none), and "join with the camera / the microphone off".
+//
+// One set of device fields serves both: before joining they sit in the join form; once
+// in, they move into the settings dialog, where a change replaces the sent track
+// (RTCRtpSender.replaceTrack: no renegotiation).
+//
+// `deps`: {state, announce, showError, renderLocalTile, constraints: the camera's}
+
+import { t } from "/static/i18n.js";
+
+const $ = (selector) => document.querySelector(selector);
+const KINDS = { videoinput: "camera", audioinput: "microphone", audiooutput: "speaker" };
+const CHOICE_KEY = "snapconf.devices";
+const CAMERA_OFF_KEY = "snapconf.joinCameraOff";
+const MIC_OFF_KEY = "snapconf.joinMicOff";
+
+export function createPrejoin(deps) {
+  const { state } = deps;
+  const ui = {
+    video: $("#prejoin-video"),
+    off: $("#prejoin-off"),
+    meter: $("#mic-level"),
+    fields: $("#device-fields"),
+    camera: $("#select-camera"),
+    microphone: $("#select-microphone"),
+    speaker: $("#select-speaker"),
+    speakerField: $("#field-speaker"),
+    cameraOff: $("#join-camera-off"),
+    micOff: $("#join-mic-off"),
+    name: $("#display-name"),
+    dialog: $("#settings-dialog"),
+    dialogFields: $("#settings-fields"),
+    settingsButton: $("#btn-settings"),
+  };
+  const pre = {
+    stream: null, // the preview's stream; handed to room.js at join
+    chain: Promise.resolve(null), // the previews opened so far, one after the other
+    audio: null, // {context, analyser, source, data}
+    frame: 0,
+    inCall: false,
+    chosen: readChosen(),
+  };
+
+  function readChosen() {
+    try {
+      return JSON.parse(localStorage.getItem(CHOICE_KEY)) || {};
+    } catch {
+      return {};
+    }
+  }
+
+  function remember() {
+    localStorage.setItem(CHOICE_KEY, JSON.stringify(pre.chosen));
+  }
+
+  function constraints(kind) {
+    const id = pre.chosen[kind];
+    if (kind === "camera") return { ...deps.constraints, ...(id ? { deviceId: { exact: id } } : {}) };
+    return id ? { deviceId: { exact: id } } : true;
+  }
+
+  // The preview's stream, with the chosen devices; what the browser allows of it.
+  async function open() {
+    const video = constraints("camera");
+    const audio = constraints("microphone");
+    for (const c of [{ audio, video }, { audio }, { video }, { audio: true, video: deps.constraints }]) {
+      try {
+        return await navigator.mediaDevices.getUserMedia(c);
+      } catch (err) {
+        console.warn("snapconf: preview getUserMedia", c, err);
+        if (err.name === "OverconstrainedError") pre.chosen = {}; // a device that went away
+      }
+    }
+    return null;
+  }
+
+  // Previews open one after the other: the last choice wins.
+  function startPreview() {
+    const run = pre.chain.then(openPreview);
+    pre.chain = run.catch((err) => {
+      console.warn("snapconf: preview", err);
+      return null;
+    });
+    return pre.chain;
+  }
+
+  async function openPreview() {
+    stopPreview();
+    const stream = await open();
+    pre.stream = stream;
+    if (!stream) {
+      deps.announce(t("devicesUnavailable"));
+      return null;
+    }
+    if (!pre.inCall) ui.video.srcObject = stream;
+    showCameraState();
+    watchLevel(stream.getAudioTracks()[0]);
+    await listDevices();
+    return stream;
+  }
+
+  function stopPreview() {
+    pre.stream?.getTracks().forEach((track) => track.stop());
+    pre.stream = null;
+  }
+
+  function live(stream) {
+    return stream && stream.getTracks().some((track) => track.readyState === "live");
+  }
+
+  // ---- the level meter
+
+  function watchLevel(track) {
+    cancelAnimationFrame(pre.frame);
+    pre.audio?.source.disconnect();
+    if (!track) {
+      ui.meter.value = 0;
+      return;
+    }
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    if (!pre.audio) {
+      const context = new Context();
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 512;
+      pre.audio = { context, analyser, source: null, data: new Float32Array(analyser.fftSize) };
+      // a page without a gesture yet starts its audio suspended: the first one wakes it
+      const wake = () => context.resume().catch(() => {});
+      document.addEventListener("pointerdown", wake, { once: true });
+      document.addEventListener("keydown", wake, { once: true });
+      wake();
+    }
+    const { context, analyser, data } = pre.audio;
+    pre.audio.source = context.createMediaStreamSource(new MediaStream([track]));
+    pre.audio.source.connect(analyser);
+    const tick = () => {
+      if (metering()) {
+        analyser.getFloatTimeDomainData(data);
+        let sum = 0;
+        for (const v of data) sum += v * v;
+        const rms = Math.sqrt(sum / data.length);
+        // about -60 dBFS -> 0, 0 dBFS -> 1
+        const level = Math.max(0, Math.min(1, 1 + (20 * Math.log10(rms || 1e-6)) / 60));
+        ui.meter.value = track.enabled ? level : 0;
+      }
+      pre.frame = requestAnimationFrame(tick);
+    };
+    pre.frame = requestAnimationFrame(tick);
+  }
+
+  function metering() {
+    return !pre.inCall || ui.dialog.open;
+  }
+
+  // ---- the device lists
+
+  async function listDevices() {
+    let devices = [];
+    try {
+      devices = await navigator.mediaDevices.enumerateDevices();
+    } catch (err) {
+      console.warn("snapconf: enumerateDevices", err);
+    }
+    const using = currentDevices();
+    for (const [kind, name] of Object.entries(KINDS)) {
+      const select = ui[name];
+      const options = devices.filter((d) => d.kind === kind && d.deviceId);
+      const choices = options.map((d, i) => new Option(
+        d.label || t("deviceN", { kind: t(name), n: i + 1 }), d.deviceId));
+      if (name === "speaker") {
+        const canChoose = "setSinkId" in HTMLMediaElement.prototype && choices.length > 0;
+        ui.speakerField.hidden = !canChoose;
+        choices.unshift(new Option(t("defaultDevice"), ""));
+      }
+      select.replaceChildren(...choices);
+      select.disabled = choices.length === 0;
+      const wanted = using[name] ?? pre.chosen[name] ?? "";
+      if ([...select.options].some((o) => o.value === wanted)) select.value = wanted;
+    }
+  }
+
+  // The devices of the tracks in use (the browser's choice when we made none).
+  function currentDevices() {
+    const out = {};
+    const stream = pre.inCall ? state.stream : pre.stream;
+    const video = pre.inCall ? state.local.video?.track : stream?.getVideoTracks()[0];
+    const audio = pre.inCall ? state.local.audio?.track : stream?.getAudioTracks()[0];
+    if (video) out.camera = video.getSettings().deviceId;
+    if (audio) out.microphone = audio.getSettings().deviceId;
+    if (pre.chosen.speaker !== undefined) out.speaker = pre.chosen.speaker;
+    return out;
+  }
+
+  async function onChoice(name) {
+    pre.chosen[name] = ui[name].value;
+    remember();
+    if (name === "speaker") return applySpeaker();
+    if (!pre.inCall) {
+      await startPreview();
+      return;
+    }
+    await replaceInCall(name);
+  }
+
+  // Mid-call: a new track from the chosen device replaces the one sent, on the same
+  // sender, keeping its mute state; the server sees the same track.
+  async function replaceInCall(name) {
+    const kind = name === "camera" ? "video" : "audio";
+    const entry = state.local[kind];
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(name) });
+    } catch (err) {
+      deps.showError(t("deviceFailed", { reason: err.message }));
+      return;
+    }
+    const [track] = kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks();
+    if (!entry) {
+      track.stop(); // nothing sent of this kind: joining again takes the choice
+      return;
+    }
+    track.enabled = entry.track.enabled;
+    await entry.transceiver.sender.replaceTrack(track);
+    const old = entry.track;
+    entry.track = track;
+    state.stream.removeTrack(old);
+    state.stream.addTrack(track);
+    old.stop();
+    if (kind === "video") {
+      const local = $("#local-video");
+      local.srcObject = null;
+      local.srcObject = state.stream;
+    } else watchLevel(track);
+    deps.renderLocalTile();
+    deps.announce(t("deviceChanged", { kind: t(name), label: track.label || ui[name].selectedOptions[0]?.text || "" }));
+  }
+
+  function applySpeaker() {
+    const id = pre.chosen.speaker || "";
+    document.querySelectorAll("audio").forEach((el) => {
+      if (el.setSinkId && el.sinkId !== id) el.setSinkId(id).catch((err) => console.warn("snapconf: setSinkId", err));
+    });
+  }
+
+  // ---- camera and microphone off at join
+
+  function showCameraState() {
+    const off = ui.cameraOff.checked || !pre.stream?.getVideoTracks().length;
+    ui.video.hidden = off;
+    ui.off.hidden = !off;
+    ui.off.textContent = initials(ui.name.value) || t("previewOff");
+    pre.stream?.getVideoTracks().forEach((track) => { track.enabled = !ui.cameraOff.checked; });
+    pre.stream?.getAudioTracks().forEach((track) => { track.enabled = !ui.micOff.checked; });
+    localStorage.setItem(CAMERA_OFF_KEY, String(ui.cameraOff.checked));
+    localStorage.setItem(MIC_OFF_KEY, String(ui.micOff.checked));
+  }
+
+  function initials(name) {
+    return name.trim().split(/\s+/).slice(0, 2).map((w) => w[0] || "").join("").toUpperCase();
+  }
+
+  // ---- the settings dialog (in the call)
+
+  function openSettings() {
+    if (ui.dialog.open) return;
+    listDevices();
+    ui.dialog.showModal(); // Escape closes it; the focus comes back to the button
+  }
+
+  // ---- what room.js calls
+
+  return {
+    // The stream to join with: the preview's, reopened if it was stopped meanwhile.
+    async stream() {
+      await pre.chain;
+      if (!live(pre.stream)) await startPreview();
+      return pre.stream;
+    },
+    // After the send connection exists: the "off" choices become mutes (sent with publish).
+    joined(setMuted) {
+      pre.inCall = true;
+      if (ui.cameraOff.checked) setMuted("video", true);
+      if (ui.micOff.checked) setMuted("audio", true);
+      ui.video.srcObject = null;
+      pre.stream = null; // room.js owns it now (state.stream)
+      ui.dialogFields.append(ui.fields);
+      ui.settingsButton.hidden = false;
+      applySpeaker();
+    },
+    // Back on the join form (a failed join, or after leaving).
+    reset() {
+      pre.inCall = false;
+      if (ui.dialog.open) ui.dialog.close();
+      ui.cameraOff.closest("form").querySelector("#prejoin-devices").append(ui.fields);
+      if (navigator.mediaDevices) startPreview();
+    },
+    start() {
+      ui.cameraOff.checked = localStorage.getItem(CAMERA_OFF_KEY) === "true";
+      ui.micOff.checked = localStorage.getItem(MIC_OFF_KEY) === "true";
+      for (const name of Object.values(KINDS)) {
+        ui[name].addEventListener("change", () => onChoice(name).catch((err) => deps.showError(err.message)));
+      }
+      ui.cameraOff.addEventListener("change", showCameraState);
+      ui.micOff.addEventListener("change", showCameraState);
+      ui.name.addEventListener("input", showCameraState);
+      ui.settingsButton.addEventListener("click", openSettings);
+      $("#settings-close").addEventListener("click", () => ui.dialog.close());
+      navigator.mediaDevices?.addEventListener?.("devicechange", () => listDevices());
+      // new <audio> elements play on the chosen speaker
+      new MutationObserver(() => { if (pre.chosen.speaker) applySpeaker(); })
+        .observe(document.body, { childList: true, subtree: true });
+      if (navigator.mediaDevices) startPreview();
+    },
+  };
+}
