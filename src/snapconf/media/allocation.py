@@ -18,7 +18,7 @@ Videobridge's ``BandwidthAllocator`` and LiveKit's ``StreamAllocator``:
 5. **Upgrades** in rounds: each round walks the videos in priority order and raises each
    by one step if the step fits, until a round changes nothing. No video is raised above
    the best layer its tile allows (at most :data:`TILE_OVERSIZE` times the tile's width
-   or height), though the lowest layer is always allowed.
+   or height), though the lowest spatial layer, at any frame rate, is always allowed.
 
 The budget is the estimate less :data:`HEADROOM` of it, so that the allocation does not
 drive the path into its bottleneck queue. :attr:`Allocation.wanted` is what the receiver
@@ -103,16 +103,19 @@ class Allocation:
 
 def _tile_options(demand: TrackDemand) -> tuple[LayerOption, ...]:
     """The options the tile allows: none wider or taller than it by TILE_OVERSIZE, but
-    always the lowest."""
+    always the lowest spatial layer at every frame rate (a small tile limits the
+    resolution, never the frame rate)."""
     options = demand.options
     max_w = demand.max_width * TILE_OVERSIZE
     max_h = demand.max_height * TILE_OVERSIZE
     if not max_w and not max_h:
         return options
-    return options[:1] + tuple(
+    lowest = options[0].spatial if options else 0
+    return tuple(
         o
-        for o in options[1:]
-        if not (max_w and o.width > max_w) and not (max_h and o.height > max_h)
+        for o in options
+        if o.spatial == lowest
+        or (not (max_w and o.width > max_w) and not (max_h and o.height > max_h))
     )
 
 

@@ -89,6 +89,20 @@ def test_a_tile_smaller_than_the_lowest_layer_still_gets_the_lowest():
     assert result.tracks["v"].option == LOW
 
 
+def test_a_tile_smaller_than_the_lowest_layer_still_gets_its_full_frame_rate():
+    # the lowest layer at 1, 2 and 3 temporal layers (VP8 L1T3), then the next one
+    options = (
+        LayerOption(0, 0, 320, 180, 40_000),
+        LayerOption(0, 1, 320, 180, 80_000),
+        LayerOption(0, -1, 320, 180, 150_000),
+        MID,
+    )
+    tiny = TrackDemand("v", "video", PRIORITY_DOMINANT, options, max_width=96, max_height=54)
+    result = allocate(10_000_000, [tiny])
+    assert result.tracks["v"].option == options[2]  # all its frames, not MID
+    assert result.wanted == 150_000
+
+
 def test_an_invisible_video_is_paused_and_wants_nothing():
     result = allocate(10_000_000, [video("v", visible=False), audio("a")])
     assert result.tracks["v"].option is None

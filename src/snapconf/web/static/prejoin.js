@@ -115,7 +115,7 @@ export function createPrejoin(deps) {
 
   function watchLevel(track) {
     cancelAnimationFrame(pre.frame);
-    pre.audio?.source.disconnect();
+    pre.audio?.source?.disconnect();
     if (!track) {
       ui.meter.value = 0;
       return;
@@ -134,6 +134,7 @@ export function createPrejoin(deps) {
       wake();
     }
     const { context, analyser, data } = pre.audio;
+    if (context.state === "suspended") context.resume().catch(() => {});
     pre.audio.source = context.createMediaStreamSource(new MediaStream([track]));
     pre.audio.source.connect(analyser);
     const tick = () => {
@@ -149,6 +150,16 @@ export function createPrejoin(deps) {
       pre.frame = requestAnimationFrame(tick);
     };
     pre.frame = requestAnimationFrame(tick);
+  }
+
+  // In the call the meter runs only while the settings dialog shows it: an audio graph and
+  // a per-frame loop in every page of a meeting cost CPU the media needs.
+  function stopMeter() {
+    cancelAnimationFrame(pre.frame);
+    pre.frame = 0;
+    pre.audio?.source?.disconnect();
+    if (pre.audio) pre.audio.source = null;
+    pre.audio?.context.suspend().catch(() => {});
   }
 
   function metering() {
@@ -267,6 +278,7 @@ export function createPrejoin(deps) {
   function openSettings() {
     if (ui.dialog.open) return;
     listDevices();
+    watchLevel(state.local.audio?.track);
     ui.dialog.showModal(); // Escape closes it; the focus comes back to the button
   }
 
@@ -282,6 +294,7 @@ export function createPrejoin(deps) {
     // After the send connection exists: the "off" choices become mutes (sent with publish).
     joined(setMuted) {
       pre.inCall = true;
+      stopMeter();
       if (ui.cameraOff.checked) setMuted("video", true);
       if (ui.micOff.checked) setMuted("audio", true);
       ui.video.srcObject = null;
@@ -308,6 +321,7 @@ export function createPrejoin(deps) {
       ui.name.addEventListener("input", showCameraState);
       ui.settingsButton.addEventListener("click", openSettings);
       $("#settings-close").addEventListener("click", () => ui.dialog.close());
+      ui.dialog.addEventListener("close", () => { if (pre.inCall) stopMeter(); });
       navigator.mediaDevices?.addEventListener?.("devicechange", () => listDevices());
       // new <audio> elements play on the chosen speaker
       new MutationObserver(() => { if (pre.chosen.speaker) applySpeaker(); })
