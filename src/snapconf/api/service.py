@@ -16,7 +16,6 @@ from aiohttp import web
 from snapconf.api import openapi
 from snapconf.api.chat import ChatRoutes
 from snapconf.api.moderation import ModerationRoutes
-from snapconf.bookings.booking import parse_booking
 from snapconf.bookings.errors import (
     ApiError,
     BadRequest,
@@ -233,16 +232,7 @@ class ConferenceService:
         identity = await self.authenticate(request)
         booking = await self.bookings.own_booking(identity, request.match_info["id"])
         body = await self.json_body(request)
-        if booking.status != "booked":
-            raise Conflict(
-                f"the conference is {booking.status}", code=f"conference_{booking.status}"
-            )
-        changes = parse_booking(body, self.config, self.wall(), current=booking)
-        updated = await self.store.update(booking.id, **changes)
-        assert updated is not None
-        live = self._live(updated)
-        if "lobby" in changes and live is not None:
-            moderation.set_lobby(live, updated.lobby)  # the running meeting follows
+        updated = await self.bookings.update(booking, body)
         return web.json_response(self.bookings.describe(updated, request))
 
     async def delete(self, request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from snapconf.bookings.ics import invitation
 from snapconf.bookings.oidc import OidcClient
 from snapconf.bookings.store import Booking, Store
 from snapconf.bookings.tokens import Identity, Signer
-from snapconf.conference import Conferences
+from snapconf.conference import Conferences, moderation
 from snapconf.web import is_loopback, local_base_url, peer_address
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,22 @@ class Bookings:
         return await self.store.book(
             organiser_id=identity.organiser_id, organiser_email=identity.email, **fields
         )
+
+    async def update(self, booking: Booking, body: object) -> Booking:
+        """Change a booked conference (the API's PATCH and the organiser's edit form); a
+        running meeting follows a change of its waiting room at once."""
+        if booking.status != "booked":
+            raise Conflict(
+                f"the conference is {booking.status}", code=f"conference_{booking.status}"
+            )
+        changes = parse_booking(body, self.config, self.wall(), current=booking)
+        updated = await self.store.update(booking.id, **changes)
+        if updated is None:
+            raise NotFound(f"no conference {booking.id}", field="id")
+        live = self.conferences.get(updated.id)
+        if "lobby" in changes and live is not None:
+            moderation.set_lobby(live, updated.lobby)
+        return updated
 
     async def cancel(self, booking: Booking) -> None:
         if booking.status == "cancelled":

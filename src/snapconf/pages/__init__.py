@@ -91,6 +91,8 @@ class OrganiserPages:
         r.add_get(ROOT + "/conferences/{id}", self.conference_page)
         r.add_get(ROOT + "/conferences/{id}/invitation.ics", self.ics)
         r.add_post(ROOT + "/conferences/{id}/annuler", self.cancel)
+        r.add_get(ROOT + "/conferences/{id}/modifier", self.edit_page)
+        r.add_post(ROOT + "/conferences/{id}/modifier", self.edit)
         r.add_get(ROOT + "/rejoindre/{id}", self.join)
         r.add_static(ROOT + "/static/", PAGES_DIR / "static", follow_symlinks=False)
 
@@ -285,7 +287,12 @@ class OrganiserPages:
 
     # -- booking ----------------------------------------------------------------------------
     def _book_page(
-        self, identity: Identity, csrf: str, form: dict[str, str], error: ApiError | None
+        self,
+        identity: Identity,
+        csrf: str,
+        form: dict[str, str],
+        error: ApiError | None,
+        editing: Booking | None = None,
     ) -> web.Response:
         config = self.bookings.config
         now = datetime.fromtimestamp(self.bookings.wall(), ZoneInfo(config.timezone))
@@ -293,7 +300,8 @@ class OrganiserPages:
         return self.render(
             "book.html",
             status=422 if error else 200,
-            title="Réserver une conférence",
+            title="Modifier la conférence" if editing else "Réserver une conférence",
+            editing=editing,
             identity=identity,
             csrf=csrf,
             form=form,
@@ -312,25 +320,28 @@ class OrganiserPages:
     async def book(self, request: web.Request) -> web.StreamResponse:
         identity, csrf = self.require(request)
         form = await self.form(request, csrf)
-        body: dict[str, Any] = {"title": form.get("title", "")}
-        if form.get("kind") == "day":
-            body["date"] = form.get("date", "")
-        else:
-            body["start"] = f"{form.get('date', '')}T{form.get('time', '')}"
-            body["duration_minutes"] = _int_or_text(form.get("duration_minutes", ""))
-        if form.get("max_participants"):
-            body["max_participants"] = _int_or_text(form["max_participants"])
-        if form.get("access"):
-            body["access"] = form["access"]
-        if form.get("lobby"):
-            body["lobby"] = True
-        for name in ("osmose_url", "resana_url"):
-            if form.get(name):
-                body[name] = form[name]
         try:
-            booking = await self.bookings.book(identity, body)
+            booking = await self.bookings.book(identity, _booking_body(form, editing=False))
         except ApiError as exc:
             return self._book_page(identity, csrf, form, _french_error(exc))
+        raise web.HTTPSeeOther(f"{ROOT}/conferences/{booking.id}")
+
+    async def edit_page(self, request: web.Request) -> web.StreamResponse:
+        """The booking form, filled with a booked conference's settings."""
+        identity, csrf = self.require(request)
+        booking = await self.booking(identity, request.match_info["id"])
+        if booking.status != "booked":
+            raise web.HTTPSeeOther(f"{ROOT}/conferences/{booking.id}")
+        return self._book_page(identity, csrf, _form_of(booking), None, editing=booking)
+
+    async def edit(self, request: web.Request) -> web.StreamResponse:
+        identity, csrf = self.require(request)
+        form = await self.form(request, csrf)
+        booking = await self.booking(identity, request.match_info["id"])
+        try:
+            await self.bookings.update(booking, _booking_body(form, editing=True))
+        except ApiError as exc:
+            return self._book_page(identity, csrf, form, _french_error(exc), editing=booking)
         raise web.HTTPSeeOther(f"{ROOT}/conferences/{booking.id}")
 
     async def list_page(self, request: web.Request) -> web.StreamResponse:
@@ -413,3 +424,42 @@ FRENCH = {
 def _french_error(exc: ApiError) -> ApiError:
     message = FRENCH.get(exc.field or "", "La réservation est refusée : " + exc.message)
     return ApiError(message, field=exc.field, code=exc.code)
+
+
+def _booking_body(form: dict[str, str], *, editing: bool) -> dict[str, Any]:
+    """The API body of the booking form (``POST /reserver`` and ``.../modifier``). An edit
+    sends every field, so that unticking the waiting room or emptying a link applies."""
+    body: dict[str, Any] = {"title": form.get("title", "")}
+    if form.get("kind") == "day":
+        body["date"] = form.get("date", "")
+    else:
+        body["start"] = f"{form.get('date', '')}T{form.get('time', '')}"
+        body["duration_minutes"] = _int_or_text(form.get("duration_minutes", ""))
+    if form.get("max_participants"):
+        body["max_participants"] = _int_or_text(form["max_participants"])
+    if form.get("access"):
+        body["access"] = form["access"]
+    if form.get("lobby") or editing:
+        body["lobby"] = bool(form.get("lobby"))
+    for name in ("osmose_url", "resana_url"):
+        if form.get(name) or editing:
+            body[name] = form.get(name, "")
+    return body
+
+
+def _form_of(booking: Booking) -> dict[str, str]:
+    """A booked conference as the booking form's fields, in its own time zone."""
+    zone = ZoneInfo(booking.timezone)
+    start = datetime.fromtimestamp(booking.starts, zone)
+    return {
+        "title": booking.title,
+        "kind": "day" if booking.all_day else "slot",
+        "date": start.date().isoformat(),
+        "time": start.strftime("%H:%M"),
+        "duration_minutes": str(round((booking.ends - booking.starts) / 60)),
+        "max_participants": str(booking.max_participants),
+        "access": booking.access,
+        "lobby": "1" if booking.lobby else "",
+        "osmose_url": booking.osmose_url or "",
+        "resana_url": booking.resana_url or "",
+    }
