@@ -306,7 +306,8 @@ class OrganiserPages:
             csrf=csrf,
             form=form,
             error=error,
-            today=now.date().isoformat(),
+            # the default slot is the next full hour: after 23:00 its date is tomorrow's
+            today=next_hour.date().isoformat(),
             next_hour=next_hour.strftime("%H:%M"),
             durations=[(m, t) for m, t in DURATIONS if m <= config.max_duration_minutes],
             max_participants=config.max_participants,
