@@ -73,17 +73,25 @@ async def test_a_page_whose_socket_drops_is_back_within_10_s_and_nobody_saw_it_l
     await bob.decodes_video_of(alice.participant_id)
     bob_id = bob.participant_id
 
-    cut = time.monotonic()
-    await bob.page.evaluate("() => window.snapconf.state.ws.close()")
-    await alice.page.wait_for(
-        "id => document.querySelector(`[data-participant-id='${id}']`)"
-        "?.dataset.reconnecting === 'true'",
+    # the other page marks the tile "reconnecting" for as long as it takes (under a
+    # second when all goes well): an observer notes it, where polling could miss it
+    await alice.page.evaluate(
+        """id => {
+            const tile = document.querySelector(`[data-participant-id='${id}']`);
+            window.sawReconnecting = false;
+            new MutationObserver(() => {
+                if (tile.dataset.reconnecting === 'true') window.sawReconnecting = true;
+            }).observe(tile, {attributes: true, attributeFilter: ['data-reconnecting']});
+        }""",
         bob_id,
     )
+    cut = time.monotonic()
+    await bob.page.evaluate("() => window.snapconf.state.ws.close()")
     elapsed = await _both_ways_since(alice, bob, cut, "after the socket dropped")
     assert elapsed <= BACK_WITHIN, f"back after {elapsed:.1f} s"
     assert await bob.page.evaluate("() => window.snapconf.participantId") == bob_id
     assert bob_id not in await _left_reasons(alice)
+    assert await alice.page.evaluate("() => window.sawReconnecting")
     assert (
         await alice.page.evaluate(
             "id => document.querySelector(`[data-participant-id='${id}']`).dataset.reconnecting",
