@@ -74,6 +74,53 @@ class BottleneckLink:
         return self.busy_until + self.delay
 
 
+class FeedbackPath:
+    """The link, the receiver's transport-cc recorder, and its feedback on the way back to
+    the estimator: what both simulations share."""
+
+    def __init__(
+        self,
+        link: BottleneckLink,
+        estimator: SendSideEstimator,
+        rng: random.Random,
+        *,
+        feedback_delay: float,
+        feedback_interval: tuple[float, float],
+    ) -> None:
+        self.link = link
+        self.estimator = estimator
+        self.recorder = TransportCcRecorder(0x1111, 0x2222)
+        self.rng = rng
+        self.feedback_delay = feedback_delay
+        self.feedback_interval = feedback_interval
+        self.arrivals: deque[tuple[float, int]] = deque()
+        self.feedbacks: deque[tuple[float, bytes]] = deque()
+        self.next_feedback = rng.uniform(*feedback_interval)
+
+    def send(self, number: int, size: int, now: float) -> None:
+        """Packet ``number`` (16 bits) of ``size`` bytes enters the link at ``now``."""
+        arrival = self.link.send(size, now)
+        if arrival is not None:
+            self.arrivals.append((arrival, number))
+
+    def step(self, now: float) -> None:
+        """Record what arrived, send feedback when due, and hand the estimator what came
+        back by ``now``."""
+        arrivals, feedbacks = self.arrivals, self.feedbacks
+        while arrivals and arrivals[0][0] <= now:
+            at, number = arrivals.popleft()
+            self.recorder.record(number, at)
+        if now >= self.next_feedback:
+            for packet in self.recorder.feedback():
+                feedbacks.append((now + self.feedback_delay, packet))
+            self.next_feedback = now + self.rng.uniform(*self.feedback_interval)
+        while feedbacks and feedbacks[0][0] <= now:
+            _, data = feedbacks.popleft()
+            for parsed in parse_rtcp(data):
+                assert isinstance(parsed, RtcpTransportCc)
+                self.estimator.on_feedback(parsed, now)
+
+
 @dataclass
 class SimResult:
     """The estimate sampled every ``sample_interval`` seconds, and the parties."""
@@ -127,14 +174,13 @@ def simulate(
     log.value = 0xFFFF  # the first number is 0, as without the log
     if via_log:
         estimator.attach(log)
-    recorder = TransportCcRecorder(0x1111, 0x2222)
     link = BottleneckLink(capacity, queue=queue, delay=delay, loss=loss, rng=rng)
-    result = SimResult(estimator=estimator, link=link, recorder=recorder)
-    arrivals: deque[tuple[float, int]] = deque()
-    feedbacks: deque[tuple[float, bytes]] = deque()
+    path = FeedbackPath(
+        link, estimator, rng, feedback_delay=feedback_delay, feedback_interval=feedback_interval
+    )
+    result = SimResult(estimator=estimator, link=link, recorder=path.recorder)
     sequence = 0
     budget = 0.0
-    next_feedback = rng.uniform(*feedback_interval)
     next_sample = 0.0
     steps = round(duration / tick)
 
@@ -146,24 +192,11 @@ def simulate(
             log.record(size, now, probe)
         else:
             estimator.on_sent(seq16, size, now, probe)
-        arrival = link.send(size, now)
-        if arrival is not None:
-            arrivals.append((arrival, seq16))
+        path.send(seq16, size, now)
 
     for step in range(steps + 1):
         now = step * tick
-        while arrivals and arrivals[0][0] <= now:
-            at, seq16 = arrivals.popleft()
-            recorder.record(seq16, at)
-        if now >= next_feedback:
-            for packet in recorder.feedback():
-                feedbacks.append((now + feedback_delay, packet))
-            next_feedback = now + rng.uniform(*feedback_interval)
-        while feedbacks and feedbacks[0][0] <= now:
-            _, data = feedbacks.popleft()
-            for parsed in parse_rtcp(data):
-                assert isinstance(parsed, RtcpTransportCc)
-                estimator.on_feedback(parsed, now)
+        path.step(now)
         rate = min(demand, estimator.estimate)
         budget = min(budget + rate * tick / 8, 2 * rate * tick / 8 + packet_size)
         while budget >= packet_size:
@@ -245,19 +278,16 @@ def simulate_forwarding(
     estimator = SendSideEstimator(config)
     log = SentLog()
     estimator.attach(log)
-    recorder = TransportCcRecorder(0x1111, 0x2222)
     link = BottleneckLink(capacity, queue=queue, delay=delay, loss=loss, rng=rng)
-    result = ForwardingResult(estimator=estimator, link=link, recorder=recorder)
-    arrivals: deque[tuple[float, int]] = deque()
-    feedbacks: deque[tuple[float, bytes]] = deque()
+    path = FeedbackPath(
+        link, estimator, rng, feedback_delay=feedback_delay, feedback_interval=feedback_interval
+    )
+    result = ForwardingResult(estimator=estimator, link=link, recorder=path.recorder)
     timers: list[tuple[float, Callable[[], None]]] = []
     clock = [0.0]
 
     def to_link(head: bytes, body: bytes) -> None:
-        number = int.from_bytes(head[:2], "big")
-        arrival = link.send(len(head) + len(body), clock[0])
-        if arrival is not None:
-            arrivals.append((arrival, number))
+        path.send(int.from_bytes(head[:2], "big"), len(head) + len(body), clock[0])
 
     def schedule(wait: float, callback: Callable[[], None]) -> object:
         timers.append((clock[0] + wait, callback))
@@ -286,23 +316,11 @@ def simulate_forwarding(
     next_keyframe = 0.0
     next_frame = 0.0
     next_audio = 0.0
-    next_feedback = rng.uniform(*feedback_interval)
     next_sample = 0.0
     next_allocation = 0.0
     for step in range(round(duration / tick) + 1):
         now = clock[0] = step * tick
-        while arrivals and arrivals[0][0] <= now:
-            at, number = arrivals.popleft()
-            recorder.record(number, at)
-        if now >= next_feedback:
-            for packet in recorder.feedback():
-                feedbacks.append((now + feedback_delay, packet))
-            next_feedback = now + rng.uniform(*feedback_interval)
-        while feedbacks and feedbacks[0][0] <= now:
-            _, data = feedbacks.popleft()
-            for parsed in parse_rtcp(data):
-                assert isinstance(parsed, RtcpTransportCc)
-                estimator.on_feedback(parsed, now)
+        path.step(now)
         if now >= next_allocation:  # the allocator, every 200 ms
             next_allocation = now + 0.2
             room = estimator.estimate - audio_rate
