@@ -308,10 +308,10 @@ async def test_a_publisher_capped_at_500_kbits_estimates_under_the_cap_within_10
     assert "transport-wide-cc" in sdp and "transport-cc" in sdp, "no transport-cc in the answer"
 
     # The estimate saws around the cap as congestion control does (measured: 410-610
-    # kbit/s, a period of several seconds). The relay caps UDP payloads; Chromium also
-    # counts IP and UDP headers (about 6 % here). Between 5 and 15 s after the cap it goes
-    # under it, and its median stays within 20 % of it (without the server's feedback it
-    # stays at the 2 Mbit/s REMB, or decays 20 % a second)
+    # kbit/s, a period of several seconds). The relay's cap counts the IP and UDP headers,
+    # as Chromium's estimate does. Between 5 and 15 s after the cap it goes under it, and
+    # its median stays within 20 % of it (without the server's feedback it stays at the
+    # 2 Mbit/s REMB, or decays 20 % a second)
     await asyncio.sleep(max(0.0, capped + 5 - time.monotonic()))
     samples = []
     while time.monotonic() < capped + 15:

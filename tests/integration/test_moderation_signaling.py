@@ -283,3 +283,40 @@ async def test_ending_for_all_closes_every_socket(make_server):
         for client in others:
             await client.close()
         await moderator.close()
+
+
+async def test_when_the_last_moderator_leaves_an_ad_hoc_room_the_longest_present_moderates(
+    make_server,
+):
+    server = await make_server(**FIRST_MODERATOR)
+    url = base_url(server)
+    moderator = await _moderator(url)
+    alice = Client(url, "salle", "Alice", decode=False)
+    bob = Client(url, "salle", "Bob", decode=False)
+    waiter = Client(url, "salle", "Carole", decode=False)
+    try:
+        await alice.join()
+        await bob.join()
+        await moderator.request({"type": "setLobby", "enabled": True})
+        join = await _wait_in_lobby(waiter)
+        await moderator.close()
+        await bob.wait_for(
+            lambda c: (
+                {"type": "roleChanged", "participantId": alice.participant_id, "role": "moderator"}
+                in c.events
+            )
+        )
+        # the heir sees who waits and can open the door
+        await alice.wait_for(lambda c: "lobbyChanged" in _types(c))
+        waiting = [e for e in alice.events if e["type"] == "lobbyChanged"][-1]["waiting"]
+        assert [w["displayName"] for w in waiting] == ["Carole"]
+        await alice.request({"type": "admit", "participantId": waiting[0]["id"]})
+        joined = await join
+        assert joined["role"] == "participant"
+        roles = {
+            p.display_name: p.role for p in server.conferences.get("salle").participants.values()
+        }
+        assert roles == {"Alice": "moderator", "Bob": "participant", "Carole": "participant"}
+    finally:
+        for client in (waiter, bob, alice, moderator):
+            await client.close()

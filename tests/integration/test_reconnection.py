@@ -140,3 +140,39 @@ async def test_restart_media_gives_fresh_transports_on_the_same_socket(server):
         await _decodes(alice, second)
         assert bob.participant_id in alice.participants
         assert "participantLeft" not in _types(alice)
+
+
+async def test_a_moderators_mute_during_a_reconnection_holds_on_the_microphone_published_again(
+    make_server,
+):
+    server = await make_server(sfu={"first_moderator": True})
+    url = base_url(server)
+    async with Client(url, "sourdine", "alice") as alice:
+        bob = Client(url, "sourdine", "bob")
+        joined = await bob.join()
+        await bob.publish([(ToneTrack(700), "microphone")])
+        await bob.drop()
+        await alice.wait_for(lambda c: "participantReconnecting" in _types(c))
+        # the moderator mutes bob while its page is away: the event reaches no socket
+        await alice.request({"type": "muteParticipant", "participantId": bob.participant_id})
+
+        again = Client(url, "sourdine", "bob", resume=joined["resumeToken"])
+        try:
+            await again.join()
+            await bob.close()
+            (track,) = (await again.publish([(ToneTrack(900), "microphone")])).values()
+            # bob's page is told, and the server forwards nothing of the new microphone
+            await again.wait_for(
+                lambda c: any(
+                    e["type"] == "trackMuted" and e["trackId"] == track and e["by"] == "moderator"
+                    for e in c.events
+                )
+            )
+            seat = server.conferences.get("sourdine").participants[bob.participant_id]
+            assert seat.tracks[track].producer.muted
+            # bob unmutes itself: alice hears it again
+            await again.send({"type": "mute", "trackId": track, "muted": False})
+            await _decodes(alice, track)
+            assert not seat.moderator_muted
+        finally:
+            await again.close()

@@ -15,8 +15,10 @@ Per direction (``up`` = client→server, ``down`` = server→client) and per pee
 * loss: independent random loss, or bursty loss from a Gilbert-Elliott two-state chain
   (good/bad states, each with its own loss probability);
 * a bottleneck: a link of ``rate`` bit/s with a tail-drop queue. A packet waits for the
-  packets ahead of it to be serialised (``size * 8 / rate`` seconds each); a packet that
-  would wait longer than ``queue_ms`` (or find more than ``queue_bytes`` ahead) is dropped;
+  packets ahead of it to be serialised (``(size + overhead_bytes) * 8 / rate`` seconds each:
+  the link carries the IP and UDP headers too, as a real one does and as a browser's
+  estimate counts them); a packet that would wait longer than ``queue_ms`` (or find more
+  than ``queue_bytes`` ahead) is dropped;
 * propagation: a fixed ``delay_ms`` plus a uniform jitter of ±``jitter_ms``, without
   reordering unless ``reorder`` is set (a packet never overtakes the one before it);
 * a schedule: ``(seconds, LinkConfig)`` pairs that replace the link's settings at those
@@ -61,8 +63,10 @@ DOWN = "down"
 class LinkConfig:
     """One direction of one peer's link. The defaults are a perfect link."""
 
-    #: bottleneck rate in bit/s; 0 = unlimited (no queue)
+    #: bottleneck rate in bit/s, counting ``overhead_bytes`` per packet; 0 = unlimited
     rate: float = 0.0
+    #: what each packet costs on the link besides its UDP payload: IPv4 (20) + UDP (8)
+    overhead_bytes: int = 28
     #: the most queueing delay a packet may meet at the bottleneck before it is dropped
     queue_ms: float = 60.0
     #: the most bytes ahead of a packet at the bottleneck; 0 = bounded by ``queue_ms`` only
@@ -88,8 +92,8 @@ class LinkConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, not {value}")
-        if self.rate < 0 or self.queue_ms < 0 or self.queue_bytes < 0:
-            raise ValueError("rate, queue_ms and queue_bytes must not be negative")
+        if self.rate < 0 or self.queue_ms < 0 or self.queue_bytes < 0 or self.overhead_bytes < 0:
+            raise ValueError("rate, queue_ms, queue_bytes and overhead_bytes must not be negative")
         if self.delay_ms < 0 or self.jitter_ms < 0:
             raise ValueError("delay_ms and jitter_ms must not be negative")
 
@@ -199,12 +203,13 @@ class Shaper:
         if c.rate > 0.0:
             start = self._busy_until if self._busy_until > now else now
             wait = start - now
+            wire = size + c.overhead_bytes
             if wait * 1000.0 > c.queue_ms or (
-                c.queue_bytes and wait * c.rate / 8.0 + size > c.queue_bytes
+                c.queue_bytes and wait * c.rate / 8.0 + wire > c.queue_bytes
             ):
                 st.dropped_queue += 1
                 return None
-            self._busy_until = start + size * 8.0 / c.rate
+            self._busy_until = start + wire * 8.0 / c.rate
             sent = self._busy_until
         else:
             wait = 0.0

@@ -20,7 +20,7 @@ from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.conference.audio import ConferenceAudio
 from snapconf.conference.chat import Chat, ChatConfig
 from snapconf.conference.hands import HandQueue
-from snapconf.conference.moderation import Moderation
+from snapconf.conference.moderation import MODERATOR, Moderation, promote
 from snapconf.conference.participant import (
     DETACHED,
     MIX_KEY,
@@ -100,7 +100,6 @@ def _replaced(new: PublishedTrack | None, producer: Producer) -> bool:
         or new.codec != producer.codec
         or (new.ssrc is not None and producer.ssrc is not None and new.ssrc != producer.ssrc)
     )
-
 
 
 class Conference:
@@ -258,8 +257,26 @@ class Conference:
             len(self.participants),
         )
         self.moderation.identities.pop(participant.id, None)
+        if participant.role == MODERATOR:
+            self._hand_over_moderation()
         if not self.participants and not self.moderation.lobby.waiting and self._on_empty:
             self._on_empty(self)
+
+    def _hand_over_moderation(self) -> None:
+        """In an ad-hoc room whose first browser became moderator (``first_moderator``), the
+        last moderator's departure makes the browser present longest a moderator
+        (``roleChanged``), so that nobody is left waiting at a door no one can open. A
+        booked conference keeps the roles its tokens gave: its organiser comes back."""
+        if self.closed or not self.config.first_moderator or self.moderation.booking_applied:
+            return
+        present = list(self.participants.values())
+        if any(p.role == MODERATOR for p in present):
+            return
+        browsers = [p for p in present if p.kind == "browser" and not p.closed]
+        if browsers:
+            heir = min(browsers, key=lambda p: p.joined_at)
+            promote(self, heir)
+            log.info("conference %s: %s is moderator now (the last one left)", self.name, heir.id)
 
     # -- reconnection --------------------------------------------------------------------
     def hold_seat(self, participant: Participant, grace: float) -> None:
@@ -504,7 +521,14 @@ class Conference:
         return producer
 
     def add_track(self, participant: Participant, producer: Producer) -> Track:
-        """Make a producer one of the participant's tracks: mixed, forwarded, announced."""
+        """Make a producer one of the participant's tracks: mixed, forwarded, announced.
+
+        A track from a source a moderator muted (:attr:`Participant.moderator_muted`)
+        starts muted, and its owner is told so (``trackMuted`` by ``"moderator"``).
+        """
+        held = producer.source in participant.moderator_muted
+        if held:
+            producer.set_muted(True)
         self.router.add_producer(producer)
         track = Track(id=producer.id, kind=producer.kind, source=producer.source, producer=producer)
         participant.tracks[track.id] = track
@@ -522,6 +546,16 @@ class Conference:
         for other in self.participants.values():
             if other is not participant and other.subscribe(self.router, producer) is not None:
                 other.listener.renegotiate()
+        if held:
+            participant.listener.event(
+                {
+                    "type": "trackMuted",
+                    "participantId": participant.id,
+                    "trackId": track.id,
+                    "muted": True,
+                    "by": "moderator",
+                }
+            )
         return track
 
     def _unpublish(self, participant: Participant, track: Track, *, notify: bool) -> None:
@@ -558,6 +592,10 @@ class Conference:
         track = participant.tracks.get(track_id)
         if track is None:
             return False
+        if muted and by == "moderator":
+            participant.moderator_muted.add(track.source)
+        elif not muted:
+            participant.moderator_muted.discard(track.source)
         if track.producer.muted != muted:
             track.producer.set_muted(muted)
             if self.audio is not None:

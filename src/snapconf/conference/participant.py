@@ -127,6 +127,10 @@ class Participant:
         self.allocator = ReceiveAllocator(self.consumers, lambda: self.views)
         #: a raised hand (the order is the conference's HandQueue)
         self.hand_raised = False
+        #: sources ("microphone", "camera", "screen") a moderator muted and the participant
+        #: has not unmuted: a track published again from one of them (after a reconnection)
+        #: starts muted, so a reconnection never undoes a moderator's mute
+        self.moderator_muted: set[str] = set()
         #: the page's socket dropped and its seat is held (Conference.hold_seat), until
         #: ``seat_timer`` ends it or the page resumes with ``resume_token``
         self.reconnecting = False

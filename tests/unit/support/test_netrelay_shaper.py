@@ -13,6 +13,8 @@ from tests.support.netrelay import (
 )
 
 SIZE = 1200
+#: SIZE on the wire: with the IPv4 and UDP headers the link carries too
+WIRE = SIZE + 28
 
 
 def _offer_at_rate(
@@ -34,12 +36,14 @@ def test_the_bottleneck_passes_the_rate_and_drops_the_excess_beyond_the_queue() 
     shaper = Shaper(LinkConfig(rate=600_000, queue_ms=60))
     arrivals = _offer_at_rate(shaper, 3_000_000, 10.0)
 
-    throughput = len(arrivals) * SIZE * 8 / (arrivals[-1] - arrivals[0])
+    throughput = len(arrivals) * WIRE * 8 / (arrivals[-1] - arrivals[0])
     assert throughput == pytest.approx(600_000, rel=0.02)
-    assert shaper.stats.dropped_queue == pytest.approx(shaper.stats.packets_in * 0.8, rel=0.02)
+    # 3 Mbit/s of payload is 3.07 Mbit/s on the wire: 80.5 % of it finds the queue full
+    dropped = 1 - 600_000 / (3_000_000 * WIRE / SIZE)
+    assert shaper.stats.dropped_queue == pytest.approx(shaper.stats.packets_in * dropped, rel=0.02)
     assert shaper.stats.forwarded + shaper.stats.dropped_queue == shaper.stats.packets_in
     assert 0.055 <= shaper.stats.max_queue_delay <= 0.060
-    assert shaper.stats.queue_drop_ratio == pytest.approx(0.8, rel=0.02)
+    assert shaper.stats.queue_drop_ratio == pytest.approx(dropped, rel=0.02)
 
 
 def test_under_the_rate_nothing_is_dropped_and_nothing_waits() -> None:
@@ -50,11 +54,11 @@ def test_under_the_rate_nothing_is_dropped_and_nothing_waits() -> None:
     assert len(arrivals) == shaper.stats.packets_in
     assert shaper.stats.max_queue_delay == 0.0
     # each packet arrives its serialisation time after it was sent
-    assert arrivals[0] == pytest.approx(SIZE * 8 / 600_000)
+    assert arrivals[0] == pytest.approx(WIRE * 8 / 600_000)
 
 
 def test_a_burst_waits_its_serialisation_time_then_the_tail_is_dropped() -> None:
-    shaper = Shaper(LinkConfig(rate=1_000_000, queue_ms=50))
+    shaper = Shaper(LinkConfig(rate=1_000_000, queue_ms=50, overhead_bytes=0))
     # 1200 bytes at 1 Mbit/s: 9.6 ms each; a 50 ms queue holds the first 6 behind the link
     arrivals = [shaper.offer(SIZE, 1.0) for _ in range(10)]
 
@@ -66,7 +70,7 @@ def test_a_burst_waits_its_serialisation_time_then_the_tail_is_dropped() -> None
 
 
 def test_a_byte_bound_queue_drops_what_finds_more_bytes_ahead() -> None:
-    shaper = Shaper(LinkConfig(rate=1_000_000, queue_ms=1000, queue_bytes=3 * SIZE))
+    shaper = Shaper(LinkConfig(rate=1_000_000, queue_ms=1000, queue_bytes=3 * WIRE))
     arrivals = [shaper.offer(SIZE, 0.0) for _ in range(5)]
 
     assert [a is not None for a in arrivals] == [True, True, True, False, False]
@@ -144,7 +148,7 @@ def test_the_schedule_switches_the_link_at_its_times() -> None:
 
     assert throughput(110.0) == pytest.approx(2_000_000, rel=0.02)
     assert shaper.config == fast
-    assert throughput(125.0) == pytest.approx(600_000, rel=0.03)
+    assert throughput(125.0) == pytest.approx(600_000 * SIZE / WIRE, rel=0.03)
     assert shaper.config == slow
     assert throughput(155.0) == pytest.approx(2_000_000, rel=0.02)
     assert shaper.config == fast
