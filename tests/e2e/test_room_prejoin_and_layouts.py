@@ -1,18 +1,22 @@
 """The room page before and around the meeting, in headless Chromium: the pre-join screen's
-devices and "join with the camera off", a device changed mid-call without renegotiating,
-the page in English for an English browser, the speaker view following the dominant
-speaker, and the presentation view when a screen share starts."""
+devices, "join with the camera / the microphone off" (nothing captured until turned on),
+a booked conference's title before joining, a device changed mid-call without
+renegotiating, the page in English for an English browser, the speaker view following the
+dominant other speaker, and the presentation view when a screen share starts."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from tests.conftest import base_url
 from tests.e2e.browsers import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.api.helpers import SERVER_SECTIONS, Api
 
 from snapconf.client import Client, ColorTrack
 
@@ -44,10 +48,34 @@ async def chromium_two_devices() -> Any:
         await playwright.stop()
 
 
+#: every getUserMedia call of the page, as {audio, video} booleans, in ``window.gumCalls``
+RECORD_CAPTURES = """(() => {
+    const md = navigator.mediaDevices;
+    if (!md) return;
+    const open = md.getUserMedia.bind(md);
+    window.gumCalls = [];
+    md.getUserMedia = (c) => {
+        window.gumCalls.push({ audio: Boolean(c && c.audio), video: Boolean(c && c.video) });
+        return open(c);
+    };
+})()"""
+
+#: the page's capture tracks (not the remote ones) still live, by kind
+LIVE_CAPTURES = """() => {
+    const s = window.snapconf.state;
+    const tracks = [...(s.stream ? s.stream.getTracks() : []),
+                    ...window.snapconf.pc.send.getSenders().map(x => x.track).filter(Boolean)];
+    const live = [...new Set(tracks)].filter(t => t.readyState === "live");
+    return { audio: live.filter(t => t.kind === "audio").length,
+             video: live.filter(t => t.kind === "video").length };
+}"""
+
+
 async def _open(browser: Any, url: str, locale: str = "fr-FR", **options: Any) -> Any:
     context = await browser.new_context(
         viewport=options.pop("viewport", {"width": 1100, "height": 750}), locale=locale
     )
+    await context.add_init_script(RECORD_CAPTURES)
     page = await context.new_page()
     page.errors = []
     page.sent = []
@@ -78,7 +106,7 @@ async def _options(page: Any, select: str) -> list[str]:
     return values
 
 
-async def test_the_devices_chosen_before_joining_are_sent_and_a_camera_off_join_shows_initials(
+async def test_a_camera_off_join_captures_no_video_until_the_camera_is_turned_on_with_the_chosen_one(
     make_server: Any, chromium_two_devices: Any
 ) -> None:
     server = await make_server()
@@ -108,16 +136,27 @@ async def test_the_devices_chosen_before_joining_are_sent_and_a_camera_off_join_
     await page.check("#join-camera-off")
     assert await page.is_visible("#prejoin-off")
     assert await page.is_hidden("#prejoin-video")
-    me = await _join(page, "Camille Olivier")
-    sent = await page.evaluate(
-        """() => ({
-            mic: window.snapconf.state.local.audio.track.getSettings().deviceId,
-            cam: window.snapconf.state.local.video.track.getSettings().deviceId,
-            camEnabled: window.snapconf.state.local.video.track.enabled,
-        })"""
+    # the camera is closed at once, not only hidden: the preview keeps the microphone
+    await page.wait_for_function(
+        """() => {
+            const s = document.querySelector('#prejoin-video').srcObject;
+            return s && s.getVideoTracks().length === 0 && s.getAudioTracks().length === 1;
+        }""",
+        timeout=20_000,
     )
-    assert sent == {"mic": microphones[1], "cam": cameras[1], "camEnabled": False}
+    calls = await page.evaluate("() => window.gumCalls.length")
+    me = await _join(page, "Camille Olivier")
+    await page.wait_for_function("() => window.snapconf.state.local.audio?.trackId", timeout=20_000)
+    # in the call, no camera was asked for and none is live
+    assert not any(c["video"] for c in (await page.evaluate("() => window.gumCalls"))[calls:])
+    assert await page.evaluate(LIVE_CAPTURES) == {"audio": 1, "video": 0}
+    assert await page.evaluate("() => window.snapconf.state.local.video") is None
+    mic = await page.evaluate(
+        "() => window.snapconf.state.local.audio.track.getSettings().deviceId"
+    )
+    assert mic == microphones[1]
     assert await page.get_attribute("#btn-camera", "aria-pressed") == "true"
+    assert await page.is_enabled("#btn-camera")
 
     # another page sees the initials, not a video
     other = await _open(chromium_two_devices, url)
@@ -127,6 +166,36 @@ async def test_the_devices_chosen_before_joining_are_sent_and_a_camera_off_join_
     assert (await tile.locator(".placeholder").inner_text()).strip() == "CO"
     assert await tile.locator(".placeholder").is_visible()
     assert await tile.locator("video:visible").count() == 0
+
+    # while it is off, another camera chosen in the settings is not opened
+    await page.click("#btn-settings")
+    await page.select_option("#select-camera", cameras[0])
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#settings-dialog", state="hidden")
+    await asyncio.sleep(0.3)
+    assert await page.evaluate(LIVE_CAPTURES) == {"audio": 1, "video": 0}
+    assert not any(c["video"] for c in (await page.evaluate("() => window.gumCalls"))[calls:])
+
+    # turned on, the chosen camera opens and is published: the other page shows it
+    # (Chromium's second fake camera gives frames its encoder drops: the first one here)
+    await page.click("#btn-camera")
+    await page.wait_for_function("() => window.snapconf.state.local.video?.trackId", timeout=20_000)
+    cam = await page.evaluate(
+        "() => window.snapconf.state.local.video.track.getSettings().deviceId"
+    )
+    assert cam == cameras[0]
+    assert await page.evaluate(LIVE_CAPTURES) == {"audio": 1, "video": 1}
+    assert await page.get_attribute("#btn-camera", "aria-pressed") == "false"
+    assert "camera-off" not in (await page.get_attribute("#local-tile", "class") or "")
+    await other.wait_for_selector(
+        f'.tile:not(.camera-off)[data-participant-id="{me}"]', timeout=20_000
+    )
+    await other.wait_for_function(
+        """me => [...document.querySelectorAll(`.tile[data-participant-id="${me}"] video`)]
+            .some(v => v.videoWidth > 0)""",
+        arg=me,
+        timeout=20_000,
+    )
 
     # mid-call, another microphone: the sender's track is replaced, nothing renegotiated
     publishes = sum(1 for m in page.sent if m.get("type") == "publish")
@@ -143,6 +212,53 @@ async def test_the_devices_chosen_before_joining_are_sent_and_a_camera_off_join_
     await page.wait_for_selector("#settings-dialog", state="hidden")
     await asyncio.sleep(0.5)
     assert sum(1 for m in page.sent if m.get("type") == "publish") == publishes
+    assert not page.errors and not other.errors, (page.errors, other.errors)
+
+
+async def test_a_microphone_off_join_captures_no_audio_until_the_microphone_is_turned_on(
+    make_server: Any, chromium: Any
+) -> None:
+    server = await make_server()
+    url = f"{base_url(server)}/micro"
+    page = await _open(chromium, url)
+    await page.check("#join-mic-off")
+    await page.wait_for_function(
+        """() => {
+            const s = document.querySelector('#prejoin-video').srcObject;
+            return s && s.getAudioTracks().length === 0 && s.getVideoTracks().length === 1;
+        }""",
+        timeout=20_000,
+    )
+    assert await page.evaluate("() => document.querySelector('#mic-level').value") == 0
+    calls = await page.evaluate("() => window.gumCalls.length")
+    me = await _join(page, "Denise")
+    await page.wait_for_function("() => window.snapconf.state.local.video?.trackId", timeout=20_000)
+    assert not any(c["audio"] for c in (await page.evaluate("() => window.gumCalls"))[calls:])
+    assert await page.evaluate(LIVE_CAPTURES) == {"audio": 0, "video": 1}
+    assert await page.get_attribute("#btn-mic", "aria-pressed") == "true"
+    participant = server.conferences.get("micro").participants[me]
+    assert [t.kind for t in participant.tracks.values()] == ["video"]
+    # another page shows the microphone off
+    other = await _open(chromium, url)
+    await _join(other, "Bruno")
+    await other.wait_for_selector(
+        f'.tile[data-participant-id="{me}"] .muted-indicator', state="visible", timeout=20_000
+    )
+
+    # turned on: the microphone opens, is published and heard
+    await page.click("#btn-mic")
+    await page.wait_for_function("() => window.snapconf.state.local.audio?.trackId", timeout=20_000)
+    assert await page.evaluate(LIVE_CAPTURES) == {"audio": 1, "video": 1}
+    assert await page.get_attribute("#btn-mic", "aria-pressed") == "false"
+    await other.wait_for_selector(
+        f'.tile[data-participant-id="{me}"] .muted-indicator', state="hidden", timeout=20_000
+    )
+    await other.wait_for_selector(
+        f'.tile[data-participant-id="{me}"] audio[data-testid="remote-audio"]',
+        state="attached",
+        timeout=20_000,
+    )
+    assert sorted(t.kind for t in participant.tracks.values()) == ["audio", "video"]
     assert not page.errors and not other.errors, (page.errors, other.errors)
 
 
@@ -220,6 +336,147 @@ async def test_the_speaker_view_follows_the_dominant_speaker(
     finally:
         for client in others:
             await client.close()
+
+
+async def test_the_speaker_view_never_stages_our_own_tile_when_someone_else_is_there(
+    make_server: Any, chromium: Any
+) -> None:
+    server = await make_server()
+    url = base_url(server)
+    # alone, in the speaker view: we are the stage, and the server gives us the floor
+    page = await _open(chromium, f"{url}/scene")
+    me_id = await _join(page, "Agnès")
+    await page.select_option("#layout-select", "speaker")
+    await page.wait_for_selector('#local-tile[data-main="true"]', timeout=10_000)
+    me = server.conferences.get("scene").participants[me_id]
+    me.listener.event({"type": "dominantSpeaker", "participantId": me_id})
+    await page.wait_for_selector("#local-tile.dominant", timeout=10_000)
+    others: list[Client] = []
+    try:
+        for i in range(2):
+            client = Client(url, "scene", f"Agent {i}", decode=False)
+            others.append(client)
+            await client.join()
+            pid = client.participant_id
+            # someone comes while we speak: they take the stage, not us
+            await page.wait_for_selector(
+                f'.tile.remote[data-participant-id="{pid}"]', timeout=20_000
+            )
+            if i == 0:
+                await page.wait_for_selector(
+                    f'.tile[data-main="true"][data-participant-id="{pid}"]', timeout=10_000
+                )
+        first, second = (c.participant_id for c in others)
+        await asyncio.sleep(0.3)
+        main = page.locator(".tile[data-main='true']")
+        assert await main.count() == 1
+        assert await main.get_attribute("data-participant-id") == first
+        assert await page.get_attribute("#local-tile", "data-main") == "false"
+        # the second one speaks, then we do again: the second one stays on the stage
+        me.listener.event({"type": "dominantSpeaker", "participantId": second})
+        await page.wait_for_selector(
+            f'.tile[data-main="true"][data-participant-id="{second}"]', timeout=10_000
+        )
+        me.listener.event({"type": "dominantSpeaker", "participantId": me_id})
+        await page.wait_for_selector("#local-tile.dominant", timeout=10_000)
+        await asyncio.sleep(0.3)
+        assert await main.get_attribute("data-participant-id") == second
+        assert await page.get_attribute("#local-tile", "data-main") == "false"
+        assert not page.errors, page.errors
+    finally:
+        for client in others:
+            await client.close()
+
+
+async def test_our_own_tile_is_not_made_larger_in_a_grid_of_five_while_we_speak(
+    make_server: Any, chromium: Any
+) -> None:
+    server = await make_server()
+    url = base_url(server)
+    others = [Client(url, "grille", f"Agent {i}", decode=False) for i in range(4)]
+    try:
+        for client in others:
+            await client.join()
+        page = await _open(chromium, f"{url}/grille", viewport={"width": 1000, "height": 900})
+        me_id = await _join(page, "Agnès")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('.tile.remote').length === 4", timeout=20_000
+        )
+        me = server.conferences.get("grille").participants[me_id]
+        # Chromium's fake microphone beeps: the server gives us the floor (and, nobody else
+        # speaking, keeps it there: the next events are the test's)
+        await page.wait_for_selector("#local-tile.dominant", timeout=20_000)
+        await asyncio.sleep(0.3)
+        ours = await page.locator("#local-tile").bounding_box()
+        theirs = await page.locator(".tile.remote").first.bounding_box()
+        assert ours is not None and theirs is not None
+        assert ours["width"] < 1.2 * theirs["width"], (ours, theirs)
+        # another one's floor: that tile is the larger one
+        speaker = others[1].participant_id
+        me.listener.event({"type": "dominantSpeaker", "participantId": speaker})
+        tile = page.locator(f'.tile[data-participant-id="{speaker}"]')
+        await page.wait_for_selector(
+            f'.tile.dominant[data-participant-id="{speaker}"]', timeout=10_000
+        )
+        await asyncio.sleep(0.3)
+        big = await tile.bounding_box()
+        ours = await page.locator("#local-tile").bounding_box()
+        assert big is not None and ours is not None
+        assert big["width"] > 1.5 * ours["width"], (big, ours)
+        assert not page.errors, page.errors
+    finally:
+        for client in others:
+            await client.close()
+
+
+async def _summary_answered(page: Any, url: str) -> None:
+    """Open ``url`` and wait for the page's room summary request to be answered."""
+    async with page.expect_response(lambda r: "/api/v1/rooms/" in r.url, timeout=20_000):
+        await page.goto(url)
+    await asyncio.sleep(0.3)
+
+
+async def test_the_prejoin_screen_names_a_booked_conference_by_its_title_and_an_adhoc_room_by_its_name(
+    make_server: Any, chromium: Any
+) -> None:
+    server = await make_server(**SERVER_SECTIONS)
+    url = base_url(server)
+    async with aiohttp.ClientSession() as session:
+        api = Api(url, session)
+        api.token = await api.sign_in("alice@agriculture.gouv.fr")
+        start = (datetime.now(UTC) + timedelta(minutes=1)).isoformat(timespec="seconds")
+        ids = {}
+        for access in ("public", "restricted"):
+            status, conf = await api.call(
+                "POST",
+                "/conferences",
+                {
+                    "title": f"Point {access}",
+                    "start": start,
+                    "duration_minutes": 60,
+                    "access": access,
+                },
+            )
+            assert status == 201, conf
+            ids[access] = conf["id"]
+        status, link = await api.call("POST", f"/conferences/{ids['restricted']}/tokens", {})
+        assert status == 201, link
+
+    page = await _open(chromium, "about:blank")
+    # a public booked conference: its title before joining, in the page's title too
+    await _summary_answered(page, f"{url}/{ids['public']}")
+    assert await page.is_visible("#join-form")
+    assert (await page.inner_text("#room-name")).strip() == "Point public"
+    assert await page.title() == "Point public \u2013 Webconf"
+    # a restricted one: its title with the link's token, its id without
+    await _summary_answered(page, f"{url}/{ids['restricted']}")
+    assert (await page.inner_text("#room-name")).strip() == ids["restricted"]
+    await _summary_answered(page, link["url"])
+    assert (await page.inner_text("#room-name")).strip() == "Point restricted"
+    # an ad-hoc room keeps its name
+    await _summary_answered(page, f"{url}/equipe-42")
+    assert (await page.inner_text("#room-name")).strip() == "equipe-42"
+    assert not page.errors, page.errors
 
 
 async def test_a_screen_share_switches_the_page_to_the_presentation_view(

@@ -340,6 +340,17 @@ _SCHEMAS: dict[str, Any] = {
             "expires_in": {"type": "integer"},
         },
     },
+    "RoomSummary": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "startsAt", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "startsAt": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["open", "not_started", "ended", "cancelled"]},
+        },
+    },
     "Stats": {
         "type": "object",
         "additionalProperties": False,
@@ -530,6 +541,29 @@ def document(server_url: str = "", now: float | None = None) -> dict[str, Any]:
                 "operationId": "getStats",
                 "summary": "Conferences active and booked, participants online by kind",
                 "responses": {"200": _json("Stats", "Figures now")},
+            }
+        },
+        "/rooms/{room}": {
+            "get": {
+                "operationId": "getRoomSummary",
+                "summary": "A booked conference's title, start and status, for its room page "
+                "before joining (restricted and authenticated ones: with a join token; any "
+                "other room: 404 `conference_not_found`)",
+                "security": [{}, *_BEARER],
+                "parameters": [
+                    {
+                        "name": "room",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": "The room's name (a booked conference's id)",
+                    }
+                ],
+                "responses": {
+                    "200": _json("RoomSummary", "The conference as its room page shows it"),
+                    "401": _json("Error", "Not public, and no valid join token for it"),
+                    "404": _json("Error", "No booked conference of this name"),
+                },
             }
         },
         "/conferences": {

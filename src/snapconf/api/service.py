@@ -16,6 +16,7 @@ from aiohttp import web
 from snapconf.api import openapi
 from snapconf.api.chat import ChatRoutes
 from snapconf.api.moderation import ModerationRoutes
+from snapconf.api.rooms import RoomRoutes
 from snapconf.bookings.errors import (
     ApiError,
     BadRequest,
@@ -71,6 +72,7 @@ class ConferenceService:
         r.add_post("/conferences/{id}/tokens", self.tokens)
         ModerationRoutes(self).add(r)
         ChatRoutes(self).add(r)
+        RoomRoutes(self).add(r)
         return app
 
     @web.middleware
@@ -284,8 +286,7 @@ class ConferenceService:
         if not muted:
             # privacy: only the participant opens its own microphone (signaling "mute")
             raise Forbidden(
-                "a moderator can mute a participant but not unmute them; "
-                "they unmute themselves",
+                "a moderator can mute a participant but not unmute them; they unmute themselves",
                 field="muted",
                 code="unmute_not_allowed",
             )

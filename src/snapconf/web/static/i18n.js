@@ -94,6 +94,8 @@ const STRINGS = {
   replaced: ["Vous avez rejoint la réunion depuis une autre fenêtre ou un autre appareil.",
     "You joined the meeting from another window or device."],
   nameMissing: ["Indiquez votre nom pour rejoindre la réunion.", "Enter your name to join the meeting."],
+  micUnavailable: ["Micro inaccessible : {reason}", "Microphone unavailable: {reason}"],
+  cameraUnavailable: ["Caméra inaccessible : {reason}", "Camera unavailable: {reason}"],
   noMedia: ["Micro et caméra inaccessibles : vous rejoignez sans les partager.",
     "Microphone and camera unavailable: you join without them."],
   badRoom: ["Nom de réunion invalide : 1 à 64 caractères parmi lettres, chiffres, « . », « _ » et « - ».",

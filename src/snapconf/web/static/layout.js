@@ -67,13 +67,17 @@ export function createLayout({ announce }) {
     return { value: ui.select.value, screen };
   }
 
-  // The speaker view's big tile: the dominant speaker, not ourselves when someone else is
-  // there (we see our own face in the strip), and it stays until another one speaks.
+  // The speaker view's big tile: the dominant speaker among the others, never ourselves
+  // when someone else is there (we see our own face in the strip; while we speak, the
+  // last other speaker stays), and it stays until another one speaks. Alone, we are the
+  // stage, until the first other one comes.
   function speakerTile(list) {
     const remote = list.filter((tile) => tile !== ui.local);
     const dominant = remote.find((tile) => tile.classList.contains("dominant"));
     if (dominant) lay.main = dominant;
-    if (!lay.main || !lay.main.isConnected || !list.includes(lay.main)) lay.main = remote[0] || list[0] || null;
+    if (!lay.main || lay.main === ui.local || !lay.main.isConnected || !list.includes(lay.main)) {
+      lay.main = remote[0] || list[0] || null;
+    }
     return lay.main;
   }
 
@@ -131,7 +135,7 @@ export function createLayout({ announce }) {
       ui.tiles.style.setProperty("--rows", onPage.size ? "1" : "0");
     } else {
       const many = all.length > SPEAKER_EMPHASIS_TILES;
-      const spanning = many && [...onPage].some((tile) => tile.classList.contains("dominant"));
+      const spanning = many && [...onPage].some((tile) => tile !== ui.local && tile.classList.contains("dominant"));
       // a phone keeps two columns, as room.css always gave it: smaller tiles, less to receive
       const cols = Math.max(phone && onPage.size > 1 ? 2 : 1, bestColumns(onPage.size, box.width, box.height, spanning));
       const cells = onPage.size + (spanning ? cols - 1 : 0);

@@ -138,7 +138,8 @@ export function createModeration(deps) {
       actions.push(button("Couper le micro", "mute-participant", `Couper le micro de ${name}`, () =>
         act({ type: "muteParticipant", participantId: id }, `Micro de ${name} coupé.`)));
     }
-    if (mic && mic.muted) {
+    // a browser that joined with its microphone off has none yet: it may be asked too
+    if (mic ? mic.muted : participant.kind === "browser") {
       actions.push(button("Demander de réactiver le micro", "ask-unmute",
         `Demander à ${name} de réactiver son micro`, () =>
           act({ type: "askToUnmute", participantId: id }, `Demande envoyée à ${name}.`)));

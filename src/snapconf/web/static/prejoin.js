@@ -3,6 +3,10 @@
 // (enumerateDevices; the speaker by HTMLMediaElement.setSinkId, hidden where the browser
 // has none), and "join with the camera / the microphone off".
 //
+// A device turned off before joining is not opened at all, neither for the preview nor in
+// the call (its light stays off, nothing is captured): room.js opens it, with the device
+// chosen here, when the participant turns it on (`capture`).
+//
 // One set of device fields serves both: before joining they sit in the join form; once
 // in, they move into the settings dialog, where a change replaces the sent track
 // (RTCRtpSender.replaceTrack: no renegotiation).
@@ -62,11 +66,22 @@ export function createPrejoin(deps) {
     return id ? { deviceId: { exact: id } } : true;
   }
 
-  // The preview's stream, with the chosen devices; what the browser allows of it.
+  // The kinds the participant joins with: not those turned off on the join form.
+  function wanted() {
+    return { audio: !ui.micOff.checked, video: !ui.cameraOff.checked };
+  }
+
+  // The preview's stream, with the chosen devices and only the wanted kinds; what the
+  // browser allows of it (an empty stream when both are off, null when nothing opened).
   async function open() {
-    const video = constraints("camera");
-    const audio = constraints("microphone");
-    for (const c of [{ audio, video }, { audio }, { video }, { audio: true, video: deps.constraints }]) {
+    const want = wanted();
+    if (!want.audio && !want.video) return new MediaStream();
+    const audio = want.audio && constraints("microphone");
+    const video = want.video && constraints("camera");
+    const tries = audio && video ? [{ audio, video }, { audio }, { video }] : [audio ? { audio } : { video }];
+    // last, the browser's own choice (a chosen device may have gone away)
+    tries.push({ ...(want.audio ? { audio: true } : {}), ...(want.video ? { video: deps.constraints } : {}) });
+    for (const c of tries) {
       try {
         return await navigator.mediaDevices.getUserMedia(c);
       } catch (err) {
@@ -75,6 +90,22 @@ export function createPrejoin(deps) {
       }
     }
     return null;
+  }
+
+  // One track of `kind` ("audio" or "video") from the chosen device, or the browser's own
+  // when that one is gone: for a camera or microphone turned on in the call.
+  async function capture(kind) {
+    const name = kind === "video" ? "camera" : "microphone";
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(name) });
+    } catch (err) {
+      if (err.name !== "OverconstrainedError") throw err;
+      delete pre.chosen[name];
+      stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(name) });
+    }
+    const [track] = stream.getTracks();
+    return track;
   }
 
   // Previews open one after the other: the last choice wins.
@@ -109,6 +140,15 @@ export function createPrejoin(deps) {
 
   function live(stream) {
     return stream && stream.getTracks().some((track) => track.readyState === "live");
+  }
+
+  // The preview has what the form asks for: no track of a kind turned off, one of each
+  // kind turned on (when the browser gave it).
+  function matches(stream) {
+    const want = wanted();
+    const has = { audio: stream.getAudioTracks().length > 0, video: stream.getVideoTracks().length > 0 };
+    return (!has.audio || want.audio) && (!has.video || want.video) &&
+      (has.audio || has.video || (!want.audio && !want.video));
   }
 
   // ---- the level meter
@@ -221,6 +261,7 @@ export function createPrejoin(deps) {
   async function replaceInCall(name) {
     const kind = name === "camera" ? "video" : "audio";
     const entry = state.local[kind];
+    if (!entry) return; // off, so never opened: turning it on opens the chosen one
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(name) });
@@ -229,8 +270,8 @@ export function createPrejoin(deps) {
       return;
     }
     const [track] = kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks();
-    if (!entry) {
-      track.stop(); // nothing sent of this kind: joining again takes the choice
+    if (state.local[kind] !== entry) {
+      track.stop(); // turned on meanwhile, with the choice
       return;
     }
     track.enabled = entry.track.enabled;
@@ -263,10 +304,14 @@ export function createPrejoin(deps) {
     ui.video.hidden = off;
     ui.off.hidden = !off;
     ui.off.textContent = initials(ui.name.value) || t("previewOff");
-    pre.stream?.getVideoTracks().forEach((track) => { track.enabled = !ui.cameraOff.checked; });
-    pre.stream?.getAudioTracks().forEach((track) => { track.enabled = !ui.micOff.checked; });
+  }
+
+  // A device turned off is closed at once; turned back on, it is opened again.
+  function onOffChoice() {
     localStorage.setItem(CAMERA_OFF_KEY, String(ui.cameraOff.checked));
     localStorage.setItem(MIC_OFF_KEY, String(ui.micOff.checked));
+    showCameraState();
+    if (!pre.inCall && navigator.mediaDevices) startPreview();
   }
 
   function initials(name) {
@@ -285,18 +330,20 @@ export function createPrejoin(deps) {
   // ---- what room.js calls
 
   return {
-    // The stream to join with: the preview's, reopened if it was stopped meanwhile.
+    // The stream to join with: the preview's, reopened if it was stopped meanwhile or
+    // holds a kind turned off since. Without the kinds turned off: maybe empty.
     async stream() {
       await pre.chain;
-      if (!live(pre.stream)) await startPreview();
+      if (!pre.stream || !matches(pre.stream) || (pre.stream.getTracks().length && !live(pre.stream))) {
+        await startPreview();
+      }
       return pre.stream;
     },
-    // After the send connection exists: the "off" choices become mutes (sent with publish).
-    joined(setMuted) {
+    wanted,
+    capture,
+    joined() {
       pre.inCall = true;
       stopMeter();
-      if (ui.cameraOff.checked) setMuted("video", true);
-      if (ui.micOff.checked) setMuted("audio", true);
       ui.video.srcObject = null;
       pre.stream = null; // room.js owns it now (state.stream)
       ui.dialogFields.append(ui.fields);
@@ -316,8 +363,8 @@ export function createPrejoin(deps) {
       for (const name of Object.values(KINDS)) {
         ui[name].addEventListener("change", () => onChoice(name).catch((err) => deps.showError(err.message)));
       }
-      ui.cameraOff.addEventListener("change", showCameraState);
-      ui.micOff.addEventListener("change", showCameraState);
+      ui.cameraOff.addEventListener("change", onOffChoice);
+      ui.micOff.addEventListener("change", onOffChoice);
       ui.name.addEventListener("input", showCameraState);
       ui.settingsButton.addEventListener("click", openSettings);
       $("#settings-close").addEventListener("click", () => ui.dialog.close());

@@ -509,9 +509,12 @@ function restartMedia() {
 
 // ---------------------------------------------------------------- local media and publishing
 
-async function startLocalMedia() {
+async function startLocalMedia(want) {
   const video = CAMERA_CONSTRAINTS;
-  for (const constraints of [{ audio: true, video }, { audio: true }, { video }]) {
+  if (!want.audio && !want.video) return new MediaStream();
+  const tries = want.audio && want.video ? [{ audio: true, video }, { audio: true }, { video }]
+    : [want.audio ? { audio: true } : { video }];
+  for (const constraints of tries) {
     try {
       return await navigator.mediaDevices.getUserMedia(constraints);
     } catch (err) {
@@ -650,8 +653,44 @@ function createSendConnection() {
   const [video] = state.stream.getVideoTracks();
   if (audio) addLocalTrack("audio", audio, "microphone", state.stream);
   if (video) addLocalTrack("video", video, "camera", state.stream);
-  ui.mic.disabled = !audio;
-  ui.camera.disabled = !video;
+  // a device turned off before joining is opened when turned on; one the browser did
+  // not give stays out of reach
+  const want = prejoin.wanted();
+  ui.mic.disabled = !audio && want.audio;
+  ui.camera.disabled = !video && want.video;
+}
+
+// Turns on a camera or microphone that was off at join, so never opened: it opens now,
+// with the device chosen in the settings, and is published (one more m-section).
+async function startLocal(kind) {
+  const button = kind === "audio" ? ui.mic : ui.camera;
+  if (button.disabled) return;
+  button.disabled = true;
+  if (kind === "audio") ui.mic.classList.remove("asked");
+  try {
+    let track;
+    try {
+      track = await prejoin.capture(kind);
+    } catch (err) {
+      console.warn("snapconf: getUserMedia", kind, err);
+      showError(kind === "audio" ? `Micro inaccessible : ${err.message}` : `Caméra inaccessible : ${err.message}`);
+      return;
+    }
+    if (state.leaving || state.local[kind] || !state.send) {
+      track.stop();
+      return;
+    }
+    state.stream.addTrack(track);
+    addLocalTrack(kind, track, kind === "audio" ? "microphone" : "camera", state.stream);
+    if (kind === "video") {
+      ui.localVideo.srcObject = null;
+      ui.localVideo.srcObject = state.stream;
+    }
+    renderLocalTile();
+    await publish();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // Our own buttons show our own mutes; a moderator's mute we show and follow, so that
@@ -683,7 +722,10 @@ function followModeratorMute(trackId) {
 
 function setMuted(kind, muted) {
   const entry = state.local[kind];
-  if (!entry) return;
+  if (!entry) {
+    if (!muted) startLocal(kind).catch((err) => showError(err.message));
+    return;
+  }
   if (kind === "audio") ui.mic.classList.remove("asked");
   entry.mutedByModerator = false;
   entry.track.enabled = !muted;
@@ -989,7 +1031,8 @@ function renderTile(p) {
   const tracks = [...p.tracks.values()];
   const mic = tracks.find((t) => t.kind === "audio");
   const camera = tracks.find((t) => t.kind === "video" && t.source !== "screen");
-  const micMuted = Boolean(mic && mic.muted);
+  // a browser without a microphone track (joined with it off, or without one) is not heard
+  const micMuted = mic ? Boolean(mic.muted) : p.kind === "browser";
   labelTile(p.tile, phone && name !== PHONE_NAME ? `${name}, ${PHONE_NAME}` : name);
   p.tile.querySelector(".name").textContent = name;
   // a phone caller's "name" is a masked number: show a handset, and say it is a phone
@@ -1024,7 +1067,8 @@ async function join(event) {
   ui.errors.replaceChildren();
   try {
     announce("Accès au micro et à la caméra…");
-    state.stream = (await prejoin.stream()) || (await startLocalMedia()); // the chosen devices
+    // the chosen devices, without those turned off (opened only when turned on)
+    state.stream = (await prejoin.stream()) || (await startLocalMedia(prejoin.wanted()));
     ui.localVideo.srcObject = state.stream;
     announce("Connexion au serveur…");
     state.ws = await connect();
@@ -1046,7 +1090,7 @@ async function join(event) {
     ui.conference.hidden = false;
     createSendConnection();
     renderLocalTile();
-    prejoin.joined(setMuted); // "join with the camera / the microphone off"
+    prejoin.joined();
     ui.mic.focus();
     announce("Connecté à la réunion.");
     await publish();
@@ -1100,10 +1144,27 @@ function teardown(errorText) {
 
 // ---------------------------------------------------------------- start
 
-// A booked conference is named by its title once we are in; an ad-hoc room by its name.
+// A booked conference is named by its title (before joining too); an ad-hoc room by its name.
 function showTitle(title) {
   $("#room-name").textContent = title;
   document.title = `${title} – Webconf`;
+}
+
+// Before joining, a booked conference's title comes from its summary (docs/api.md,
+// `GET /api/v1/rooms/{room}`; with the link's token for a restricted one). Any other
+// room, or an answer that is not a title, leaves the room's name.
+async function showBookedTitle() {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  let summary;
+  try {
+    const response = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}`, { headers, cache: "no-store" });
+    if (!response.ok) return;
+    summary = await response.json();
+  } catch (err) {
+    console.debug("snapconf: no room summary", err);
+    return;
+  }
+  if (typeof summary?.title === "string" && summary.title && !state.participantId) showTitle(summary.title);
 }
 
 function start() {
@@ -1115,6 +1176,7 @@ function start() {
     ui.joinButton.disabled = true;
     return;
   }
+  showBookedTitle();
   ui.name.value = localStorage.getItem(NAME_KEY) || "";
   ui.form.addEventListener("submit", join);
   ui.mic.addEventListener("click", () => setMuted("audio", state.local.audio?.track.enabled));
