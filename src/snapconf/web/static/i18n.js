@@ -118,6 +118,7 @@ const STRINGS = {
   opensAt: ["{notStarted} Elle ouvre le {when}.", "{notStarted} It opens on {when}."],
   confEnded: ["Cette réunion est terminée.", "This meeting has ended."],
   confCancelled: ["Cette réunion a été annulée par son organisateur.", "This meeting was cancelled by its organiser."],
+  startsOn: ["La réunion commence le {date} à {time}.", "The meeting starts on {date} at {time}."],
   badSdp: ["Le serveur n’a pas pu accepter le micro ou la caméra de ce navigateur.",
     "The server could not accept this browser’s microphone or camera."],
   badCodec: ["Le serveur ne peut pas transmettre le format audio ou vidéo de ce navigateur.",

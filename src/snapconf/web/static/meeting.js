@@ -288,9 +288,10 @@ export function createMeeting(deps) {
     if (id === state.participantId) {
       const audio = state.local.audio;
       const video = state.local.video;
+      // off at join and never opened: "off" still when this browser has one to turn on
       return {
-        mic: audio ? (audio.track.enabled ? "on" : "off") : "none",
-        camera: video ? (video.track.enabled ? "on" : "off") : "none",
+        mic: audio ? (audio.track.enabled ? "on" : "off") : state.available?.audio ? "off" : "none",
+        camera: video ? (video.track.enabled ? "on" : "off") : state.available?.video ? "off" : "none",
       };
     }
     const tracks = [...(state.participants.get(id)?.tracks.values() || [])];

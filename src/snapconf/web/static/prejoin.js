@@ -46,6 +46,7 @@ export function createPrejoin(deps) {
     frame: 0,
     inCall: false,
     chosen: readChosen(),
+    listed: new Set(), // the device kinds enumerateDevices listed last ("audioinput"...)
   };
 
   function readChosen() {
@@ -215,6 +216,8 @@ export function createPrejoin(deps) {
     } catch (err) {
       console.warn("snapconf: enumerateDevices", err);
     }
+    // a kind listed without permission has one entry with an empty id: it is there
+    pre.listed = new Set(devices.map((d) => d.kind));
     const using = currentDevices();
     for (const [kind, name] of Object.entries(KINDS)) {
       const select = ui[name];
@@ -239,7 +242,8 @@ export function createPrejoin(deps) {
     const stream = pre.inCall ? state.stream : pre.stream;
     const video = pre.inCall ? state.local.video?.track : stream?.getVideoTracks()[0];
     const audio = pre.inCall ? state.local.audio?.track : stream?.getAudioTracks()[0];
-    if (video) out.camera = video.getSettings().deviceId;
+    // a camera turned off in the call was released: the choice made since is the one
+    if (video && !state.local.video?.released) out.camera = video.getSettings().deviceId;
     if (audio) out.microphone = audio.getSettings().deviceId;
     if (pre.chosen.speaker !== undefined) out.speaker = pre.chosen.speaker;
     return out;
@@ -261,7 +265,8 @@ export function createPrejoin(deps) {
   async function replaceInCall(name) {
     const kind = name === "camera" ? "video" : "audio";
     const entry = state.local[kind];
-    if (!entry) return; // off, so never opened: turning it on opens the chosen one
+    // off, so never opened or released: turning it on opens the chosen one
+    if (!entry || entry.released) return;
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(name) });
@@ -270,8 +275,8 @@ export function createPrejoin(deps) {
       return;
     }
     const [track] = kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks();
-    if (state.local[kind] !== entry) {
-      track.stop(); // turned on meanwhile, with the choice
+    if (state.local[kind] !== entry || entry.released) {
+      track.stop(); // turned on or off meanwhile: the choice is remembered
       return;
     }
     track.enabled = entry.track.enabled;
@@ -341,6 +346,10 @@ export function createPrejoin(deps) {
     },
     wanted,
     capture,
+    // Whether this browser lists a device of `kind` ("audio" or "video"), opened or not.
+    has(kind) {
+      return pre.listed.has(kind === "audio" ? "audioinput" : "videoinput");
+    },
     joined() {
       pre.inCall = true;
       stopMeter();

@@ -12,7 +12,7 @@ import { createModeration } from "/static/moderation.js";
 // The pre-join screen and the device settings, the tiles' layouts, the page's language.
 import { createPrejoin } from "/static/prejoin.js";
 import { createLayout } from "/static/layout.js";
-import { lang, translatePage } from "/static/i18n.js";
+import { lang, t, translatePage } from "/static/i18n.js";
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const NAME_KEY = "snapconf.displayName";
@@ -143,6 +143,11 @@ const state = {
   reconnecting: false,
   mediaRestart: null, // timer: a peer connection disconnected for too long
   mutedBy: new Map(), // our trackId -> who muted it (a moderator's mute may beat our answer)
+  // the kinds this browser can send: given at join, or turned off at join and listed by
+  // enumerateDevices (the participants panel says "Micro coupé", not "Pas de micro")
+  available: { audio: false, video: false },
+  camera: Promise.resolve(), // the camera's turnings off and on, one after the other
+  bookingClosed: false, // the room's booking is cancelled or ended: nobody may join
   dominant: null, // participantId of the dominant speaker
   views: {
     seen: new Map(), // remote <video> -> {visible, width, height} (CSS pixels)
@@ -473,7 +478,12 @@ async function rebuildMedia() {
   state.publishing = Promise.resolve();
   state.send = newSendConnection();
   state.local = { audio: null, video: null, screen: null };
-  for (const [kind, entry] of entries) addLocalTrack(kind, entry.track, entry.source, state.stream);
+  for (const [kind, entry] of entries) {
+    // a camera turned off was released: it stays off, and turning it on opens it anew
+    // (one more m-section then, as for a camera off at join)
+    if (entry.released) continue;
+    addLocalTrack(kind, entry.track, entry.source, state.stream);
+  }
   state.views.sent = "";
   scheduleViews();
   if (ui.mix.getAttribute("aria-pressed") === "true") sendMessage({ type: "setAudioMode", mode: "mix" });
@@ -562,6 +572,7 @@ async function doPublish() {
     if (!entry.track.enabled) sendMessage({ type: "mute", trackId, muted: true });
     followModeratorMute(trackId);
   }
+  for (const entry of localEntries()) entry.turnedOn = false; // answered: its hold is known
 }
 
 // What the server could not take of our offer (docs/signaling.md, `rejected`): said once
@@ -621,7 +632,8 @@ function addLocalTrack(kind, track, source, stream) {
     delete init.sendEncodings;
     transceiver = state.send.addTransceiver(track, init);
   }
-  state.local[kind] = { track, transceiver, source, trackId: null };
+  // released: a camera turned off, its track stopped and its sender empty (setCamera)
+  state.local[kind] = { track, transceiver, source, trackId: null, released: false };
 }
 
 // The answer had no a=simulcast for the camera: the browser kept only its first encoding,
@@ -660,6 +672,16 @@ function createSendConnection() {
   ui.camera.disabled = !video && want.video;
 }
 
+// What this browser can send, for the participants panel: a kind it gave, or one turned
+// off at join that it lists (one it refused, or has not, is "Pas de micro").
+function learnAvailable(stream) {
+  const want = prejoin.wanted();
+  state.available = {
+    audio: stream.getAudioTracks().length > 0 || (!want.audio && prejoin.has("audio")),
+    video: stream.getVideoTracks().length > 0 || (!want.video && prejoin.has("video")),
+  };
+}
+
 // Turns on a camera or microphone that was off at join, so never opened: it opens now,
 // with the device chosen in the settings, and is published (one more m-section).
 async function startLocal(kind) {
@@ -682,6 +704,9 @@ async function startLocal(kind) {
     }
     state.stream.addTrack(track);
     addLocalTrack(kind, track, kind === "audio" ? "microphone" : "camera", state.stream);
+    // turned on by the participant: a moderator's standing stop of this source (the server
+    // starts the new track muted, docs/signaling.md) is lifted, as a click on the button would
+    state.local[kind].turnedOn = true;
     if (kind === "video") {
       ui.localVideo.srcObject = null;
       ui.localVideo.srcObject = state.stream;
@@ -700,6 +725,13 @@ function followModeratorMute(trackId) {
   const mic = state.local.audio;
   const by = state.mutedBy.get(trackId);
   if (!by || by === state.participantId) return;
+  const own = localEntries().find((e) => e.trackId === trackId && e.turnedOn);
+  if (own) { // the participant's own turning on comes after the moderator's stop
+    own.turnedOn = false;
+    if (own === state.local.video) setCameraEnabled(own);
+    else setMuted("audio", false);
+    return;
+  }
   // a moderator stopped our camera or our screen share: the server forwards it no more
   const { video, screen } = state.local;
   if (screen && screen.trackId === trackId) {
@@ -708,8 +740,9 @@ function followModeratorMute(trackId) {
     return;
   }
   if (video && video.trackId === trackId) {
-    video.track.enabled = false;
-    renderLocalTile();
+    if (!video.track.enabled) return; // off already (this runs again after each publish)
+    // the server forwards it no more and knows it muted: released here, no `mute` sent
+    setCamera(false, false);
     announce("Un modérateur a coupé votre caméra. Vous pouvez la réactiver.");
     return;
   }
@@ -726,10 +759,89 @@ function setMuted(kind, muted) {
     if (!muted) startLocal(kind).catch((err) => showError(err.message));
     return;
   }
+  if (kind === "video") {
+    setCamera(!muted, true);
+    return;
+  }
   if (kind === "audio") ui.mic.classList.remove("asked");
   entry.mutedByModerator = false;
   entry.track.enabled = !muted;
   if (entry.trackId) sendMessage({ type: "mute", trackId: entry.trackId, muted });
+  renderLocalTile();
+}
+
+// The camera turned off is released, not only disabled, so that its light goes off (as in
+// Jitsi or Meet): its track is stopped and its sender sends nothing (replaceTrack(null)).
+// The transceiver stays, with its simulcast encodings, and so does the server's track,
+// muted (`mute`). Turned on, the device chosen in the settings opens again and goes on
+// the same sender: no renegotiation, the same track for the others. The turnings are
+// serialised (a second click waits for the camera to open).
+function setCamera(on, tellServer) {
+  const run = state.camera.then(() => (on ? cameraOn() : cameraOff(tellServer)));
+  state.camera = run.catch((err) => showError(err.message));
+  return state.camera;
+}
+
+async function cameraOff(tellServer) {
+  const entry = state.local.video;
+  if (!entry || entry.released) return;
+  const { track } = entry;
+  entry.released = true;
+  track.enabled = false; // what every view of our camera reads (tile, buttons, panel)
+  if (tellServer && entry.trackId) sendMessage({ type: "mute", trackId: entry.trackId, muted: true });
+  state.stream.removeTrack(track);
+  track.stop();
+  renderLocalTile();
+  try {
+    await entry.transceiver.sender.replaceTrack(null);
+  } catch (err) {
+    console.warn("snapconf: camera sender", err); // a stopped transceiver sends nothing
+  }
+}
+
+async function cameraOn() {
+  const entry = state.local.video;
+  if (!entry || !entry.released) {
+    if (entry) setCameraEnabled(entry); // never released (an older moderator's stop)
+    return;
+  }
+  ui.camera.disabled = true;
+  try {
+    let track;
+    try {
+      track = await prejoin.capture("video");
+    } catch (err) {
+      console.warn("snapconf: getUserMedia video", err);
+      showError(`Caméra inaccessible : ${err.message}`);
+      return;
+    }
+    if (state.leaving || state.local.video !== entry) {
+      track.stop(); // left, or the media were rebuilt without it meanwhile
+      return;
+    }
+    try {
+      await entry.transceiver.sender.replaceTrack(track);
+    } catch (err) {
+      track.stop();
+      throw new Error(`Caméra inaccessible : ${err.message}`);
+    }
+    entry.track = track;
+    entry.released = false;
+    state.stream.addTrack(track);
+    ui.localVideo.srcObject = null;
+    ui.localVideo.srcObject = state.stream;
+    setCameraEnabled(entry);
+  } finally {
+    ui.camera.disabled = false;
+  }
+}
+
+function setCameraEnabled(entry) {
+  entry.track.enabled = true;
+  if (entry.trackId) {
+    state.mutedBy.delete(entry.trackId); // ours now: a later publish must not stop it again
+    sendMessage({ type: "mute", trackId: entry.trackId, muted: false });
+  }
   renderLocalTile();
 }
 
@@ -748,6 +860,7 @@ function renderLocalTile() {
   ui.camera.textContent = camOff ? "Activer la caméra" : "Couper la caméra";
   ui.screen.setAttribute("aria-pressed", String(Boolean(state.local.screen)));
   ui.screen.textContent = state.local.screen ? "Arrêter le partage" : "Partager l’écran";
+  meeting.render(); // our own row of the participants panel
 }
 
 async function toggleScreen() {
@@ -1069,6 +1182,7 @@ async function join(event) {
     announce("Accès au micro et à la caméra…");
     // the chosen devices, without those turned off (opened only when turned on)
     state.stream = (await prejoin.stream()) || (await startLocalMedia(prejoin.wanted()));
+    learnAvailable(state.stream);
     ui.localVideo.srcObject = state.stream;
     announce("Connexion au serveur…");
     state.ws = await connect();
@@ -1103,7 +1217,7 @@ async function join(event) {
       moderation.reset();
       prejoin.reset();
       state.stream?.getTracks().forEach((t) => t.stop());
-      ui.joinButton.disabled = false;
+      ui.joinButton.disabled = state.bookingClosed; // cancelled or ended: no second try
       state.ws?.close();
       state.ws = null;
     }
@@ -1164,7 +1278,41 @@ async function showBookedTitle() {
     console.debug("snapconf: no room summary", err);
     return;
   }
-  if (typeof summary?.title === "string" && summary.title && !state.participantId) showTitle(summary.title);
+  if (state.participantId) return;
+  if (typeof summary?.title === "string" && summary.title) showTitle(summary.title);
+  showBookingState(summary);
+}
+
+// A booked conference that is not open says when it starts; one cancelled or ended says
+// so, and cannot be joined (the server would refuse it: docs/signaling.md).
+function showBookingState(summary) {
+  const notice = $("#booking-notice");
+  const starts = Date.parse(summary?.startsAt);
+  let text = "";
+  if (summary?.status === "not_started" && starts) text = startsText(new Date(starts));
+  else if (summary?.status === "cancelled") text = t("confCancelled");
+  else if (summary?.status === "ended") text = t("confEnded");
+  notice.textContent = text;
+  notice.hidden = !text;
+  if (summary?.status === "cancelled" || summary?.status === "ended") {
+    state.bookingClosed = true;
+    ui.joinButton.disabled = true;
+    ui.joinButton.setAttribute("aria-describedby", "booking-notice");
+  }
+}
+
+// "La réunion commence le 8 décembre à 14 h 00." in the browser's time zone (the year
+// too when it is not this one); "on 8 December at 14:00" in English.
+function startsText(date) {
+  const locale = lang === "fr" ? "fr-FR" : "en-GB";
+  const year = date.getFullYear() === new Date().getFullYear() ? {} : { year: "numeric" };
+  const day = new Intl.DateTimeFormat(locale, { day: "numeric", month: "long", ...year }).format(date);
+  const parts = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit", hourCycle: "h23" })
+    .formatToParts(date);
+  const part = (type) => parts.find((p) => p.type === type)?.value || "";
+  const hour = String(Number(part("hour")));
+  const time = lang === "fr" ? `${hour} h ${part("minute")}` : `${hour}:${part("minute")}`;
+  return t("startsOn", { date: day, time });
 }
 
 function start() {
