@@ -18,6 +18,11 @@ argument. :class:`RoomPage` builds what the tests need on that alone (the room p
 exposes its state as ``window.snapconf``, see src/snapconf/web/static/room.js), so a
 scenario is written once and run in each browser. Every wait is bounded; consoles, the
 driver's stderr and the server log are kept for failure reports.
+
+A test module serves its pages from :func:`module_server` (in the namespace, with join
+tokens if asked: :meth:`Server.join_url`) and takes the ``pages``, ``fox`` and ``chrome``
+fixtures of tests/e2e/conftest.py; :class:`Pages` joins pages and prints them if the test
+fails; :data:`needs_chromium` and :data:`needs_firefox` skip what this machine cannot run.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
+
 HERE = Path(__file__).parent
 CHROMIUM = os.environ.get("SNAPCONF_CHROMIUM", "/usr/bin/chromium")
 FIREFOX = os.environ.get("SNAPCONF_FIREFOX", "/usr/bin/firefox-esr")
@@ -56,6 +63,10 @@ CHROMIUM_ARGS = [
 WAIT_MS = 20_000
 #: the media address inside the tests' network namespace (RFC 2544's benchmarking range)
 MEDIA_ADDRESS = "198.18.0.1"
+#: where an impairment relay (tests/support/netrelay.py) listens in that namespace
+RELAY_ADDRESS = "198.18.0.3"
+#: the join tokens' secret of a :class:`Server` that asks for them
+JOIN_SECRET = "a-join-secret-for-e2e-tests-0123456789abcdef"
 _CLONE_NEWNET = 0x40000000
 
 
@@ -103,23 +114,33 @@ def namespace_missing() -> str | None:
     return None
 
 
+#: skip marks: the test needs Chromium; Firefox, with a network namespace to reach media
+needs_chromium = pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
+needs_firefox = pytest.mark.skipif(
+    (firefox_missing() or namespace_missing()) is not None,
+    reason=str(firefox_missing() or namespace_missing()),
+)
+
+
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
 @contextlib.contextmanager
-def media_namespace() -> Iterator[str]:
+def media_namespace(extra_addresses: tuple[str, ...] = ()) -> Iterator[str]:
     """Move this thread into a new network namespace with :data:`MEDIA_ADDRESS`; yield it.
 
-    Processes started meanwhile (the server, the browsers) are in it too. On exit the
-    thread goes back and the namespace is deleted.
+    Processes started meanwhile (the server, the browsers) are in it too, and so are the
+    sockets this thread opens. ``extra_addresses`` are more addresses of the same link
+    (e.g. :data:`RELAY_ADDRESS`). On exit the thread goes back and the namespace is deleted.
     """
     name = f"snapconf-e2e-{os.getpid()}"
     _ip("netns", "add", name)
     try:
         _ip("-n", name, "link", "set", "lo", "up")
         _ip("-n", name, "link", "add", "media0", "type", "veth", "peer", "name", "media1")
-        _ip("-n", name, "addr", "add", f"{MEDIA_ADDRESS}/24", "dev", "media0")
+        for address in (MEDIA_ADDRESS, *extra_addresses):
+            _ip("-n", name, "addr", "add", f"{address}/24", "dev", "media0")
         _ip("-n", name, "link", "set", "media0", "up")
         _ip("-n", name, "link", "set", "media1", "up")
         # browsers want a default route; this one leads to no host and out of nowhere
@@ -168,7 +189,8 @@ class Server:
     HTTP is on 127.0.0.1; media on ``media_address`` (127.0.0.1 by default). ``config``
     is more of the TOML configuration file, for sections other than http and media.
     ``announced``, when given, is the address written in the ICE candidates instead (e.g.
-    the impairment relay's, tests/support/netrelay.py, on the same port).
+    the impairment relay's, tests/support/netrelay.py, on the same port). ``join_secret``,
+    when given, is the secret of the join tokens the server asks for (:meth:`join_url`).
     """
 
     def __init__(
@@ -177,12 +199,16 @@ class Server:
         media_address: str = "127.0.0.1",
         config: str = "",
         announced: str | None = None,
+        join_secret: str = "",
     ) -> None:
         self.http_port = _free_port(socket.SOCK_STREAM)
         self.media_port = _free_port(socket.SOCK_DGRAM)
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.media_address = media_address
         self.log_path = log_path
+        self.join_secret = join_secret
+        if join_secret:
+            config += f'[auth]\njwt_secret = "{join_secret}"\n'
         config_path = log_path.with_suffix(".toml")
         media = f'listen = ["{media_address}"]\n'
         if announced is not None:
@@ -238,6 +264,12 @@ class Server:
     def url(self, room: str) -> str:
         return f"{self.base_url}/{room}"
 
+    def join_url(self, room: str, role: str = "participant") -> str:
+        """The room's address, with a join token of ``role`` if the server asks for one."""
+        if not self.join_secret:
+            return self.url(room)
+        return f"{self.url(room)}?token={join_token(room, role, self.join_secret)}"
+
     def drops(self) -> dict[str, int]:
         """``snapconf_media_dropped_total`` by reason, from /metrics."""
         with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=5) as response:
@@ -249,6 +281,40 @@ class Server:
                 reason, _, value = line[len(prefix) :].partition('"} ')
                 out[reason] = int(float(value))
         return out
+
+
+def join_token(room: str, role: str = "participant", secret: str = JOIN_SECRET) -> str:
+    """A join token for ``room`` as ``role`` (docs/auth.md), valid for an hour."""
+    import jwt
+
+    claims = {"room": room, "exp": time.time() + 3600, "role": role}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@contextlib.contextmanager
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, config: str = "", join_secret: str = ""
+) -> Iterator[Server]:
+    """A :class:`Server` that Firefox can reach: in a :func:`media_namespace` (when this
+    machine can make one), ready; stopped on exit. For a module-scoped ``server`` fixture.
+    """
+    with contextlib.ExitStack() as stack:
+        media_address = "127.0.0.1"
+        if namespace_missing() is None:
+            media_address = stack.enter_context(media_namespace())
+        srv = Server(
+            tmp_path_factory.mktemp("server") / "server.log",
+            media_address,
+            config=config,
+            join_secret=join_secret,
+        )
+        stack.callback(srv.stop)
+        try:
+            srv.wait_ready()
+        except RuntimeError:
+            print(f"----- snapconf server log -----\n{srv.log()}")
+            raise
+        yield srv
 
 
 # ---------------------------------------------------------------------------- pages
@@ -601,8 +667,11 @@ _NETWORK_JS = """async () => {
     const out = {send: {}, recv: {}, tracks: []};
     const pairOf = report => {
         let transport = null;
+        let pair = null;
         report.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) transport = r; });
-        const pair = transport && report.get(transport.selectedCandidatePairId);
+        if (transport) pair = report.get(transport.selectedCandidatePairId);
+        // Firefox has no transport stats: its selected pair says so itself
+        else report.forEach(r => { if (r.type === 'candidate-pair' && r.selected) pair = r; });
         if (!pair) return {};
         const local = report.get(pair.localCandidateId) || {};
         return {localAddress: local.address || '', localPort: local.port || 0,
@@ -657,19 +726,41 @@ class RoomPage:
         self.participant_id = ""
 
     @classmethod
-    async def join(cls, browser: Browser, server: Server, room: str, name: str) -> RoomPage:
+    async def open(
+        cls, browser: Browser, server: Server, room: str, name: str, role: str = "participant"
+    ) -> RoomPage:
+        """A new page of ``browser`` that asked to join ``room`` as ``name`` (it may be held
+        in the waiting room, or refused); ``role`` is its token's, if the server asks for one.
+        """
         page = await browser.new_page(name)
         rp = cls(page, browser.kind)
-        await page.goto(server.url(room))
-        await page.evaluate(
+        await page.goto(server.join_url(room, role))
+        await rp.ask_to_join(name)
+        return rp
+
+    @classmethod
+    async def join(
+        cls, browser: Browser, server: Server, room: str, name: str, role: str = "participant"
+    ) -> RoomPage:
+        """As :meth:`open`, once the page is in the meeting."""
+        rp = await cls.open(browser, server, room, name, role)
+        await rp.joined()
+        return rp
+
+    async def ask_to_join(self, name: str) -> None:
+        """Fill in the name and press the join button (the pre-join screen is shown)."""
+        await self.page.evaluate(
             """name => {
                 document.querySelector('#display-name').value = name;
                 document.querySelector('#join-button').click();
             }""",
             name,
         )
-        rp.participant_id = await page.wait_for("() => window.snapconf.participantId")
-        return rp
+
+    async def joined(self) -> str:
+        """Wait until the page is in the meeting; its participant id."""
+        self.participant_id = await self.page.wait_for("() => window.snapconf.participantId")
+        return self.participant_id
 
     def dump(self) -> str:
         return f"----- console of {self.name} ({self.kind}, {self.participant_id}) -----\n" + (
@@ -762,3 +853,32 @@ class RoomPage:
 
     async def decodes_mix(self, packets: int = 20) -> dict[str, int]:
         return await self._growing("mixed audio", self.mix_received, "packets", packets)
+
+
+class Pages:
+    """The room pages and browsers of one test (the ``pages`` fixture, tests/e2e/conftest.py),
+    their consoles and the drivers' logs printed if it fails."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.pages: list[RoomPage] = []
+        self.browsers: list[Browser] = []
+
+    async def open(
+        self, browser: Browser, room: str, name: str, role: str = "participant"
+    ) -> RoomPage:
+        """:meth:`RoomPage.open` on this test's server."""
+        page = await RoomPage.open(browser, self.server, room, name, role)
+        self.pages.append(page)
+        return page
+
+    async def join(
+        self, browser: Browser, room: str, name: str, role: str = "participant"
+    ) -> RoomPage:
+        """:meth:`RoomPage.join` on this test's server."""
+        page = await self.open(browser, room, name, role)
+        await page.joined()
+        return page
+
+    def dump(self) -> str:
+        return "\n".join([p.dump() for p in self.pages] + [b.dump() for b in self.browsers])

@@ -14,7 +14,6 @@ printed when a test fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,79 +22,23 @@ from typing import Any
 import pytest
 from tests.e2e.browsers import (
     Browser,
+    Pages,
     RoomPage,
     Server,
-    chromium_missing,
-    firefox_missing,
     launch,
-    media_namespace,
-    namespace_missing,
+    module_server,
+    needs_chromium,
+    needs_firefox,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-_NO_CHROMIUM = chromium_missing()
-_NO_FIREFOX = firefox_missing() or namespace_missing()
-needs_chromium = pytest.mark.skipif(_NO_CHROMIUM is not None, reason=str(_NO_CHROMIUM))
-needs_firefox = pytest.mark.skipif(_NO_FIREFOX is not None, reason=str(_NO_FIREFOX))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module, in a network namespace where Firefox can reach it."""
-    with contextlib.ExitStack() as stack:
-        media_address = "127.0.0.1"
-        if namespace_missing() is None:
-            media_address = stack.enter_context(media_namespace())
-        srv = Server(tmp_path_factory.mktemp("server") / "server.log", media_address)
-        stack.callback(srv.stop)
-        try:
-            srv.wait_ready()
-        except RuntimeError:
-            print(f"----- snapconf server log -----\n{srv.log()}")
-            raise
+    with module_server(tmp_path_factory) as srv:
         yield srv
-
-
-class Pages:
-    """The room pages and browsers of one test, dumped when it fails."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.pages: list[RoomPage] = []
-        self.browsers: list[Browser] = []
-
-    async def join(self, browser: Browser, room: str, name: str) -> RoomPage:
-        page = await RoomPage.join(browser, self.server, room, name)
-        self.pages.append(page)
-        return page
-
-
-@pytest.fixture
-async def pages(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[Pages]:
-    failed_before = request.session.testsfailed
-    log_start = len(server.log())
-    p = Pages(server)
-    yield p
-    if request.session.testsfailed > failed_before:
-        for page in p.pages:
-            print(page.dump())
-        for browser in p.browsers:
-            print(browser.dump())
-        print(f"----- snapconf server log (this test) -----\n{server.log()[log_start:]}")
-
-
-@pytest.fixture
-async def firefox(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("firefox", tmp_path) as browser:
-        pages.browsers.append(browser)
-        yield browser
-
-
-@pytest.fixture
-async def chromium(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("chromium", tmp_path) as browser:
-        yield browser
 
 
 @pytest.fixture(
@@ -125,25 +68,25 @@ async def _no_errors(*pages: RoomPage) -> None:
 @needs_chromium
 @needs_firefox
 async def test_firefox_video_and_audio_reach_a_chromium_page_and_another_firefox_page(
-    pages: Pages, firefox: Browser, chromium: Browser, server: Server
+    pages: Pages, fox: Browser, chrome: Browser, server: Server
 ) -> None:
-    fox = await pages.join(firefox, "renard", "Renard")
-    chrome = await pages.join(chromium, "renard", "Chrome")
-    fox2 = await pages.join(firefox, "renard", "Renarde")
+    renard = await pages.join(fox, "renard", "Renard")
+    chromium = await pages.join(chrome, "renard", "Chrome")
+    renarde = await pages.join(fox, "renard", "Renarde")
 
     # the bundle-only video section was taken: nothing rejected, nothing logged
-    assert await fox.page.evaluate("() => window.snapconf.state.rejected") == []
-    assert f"{fox.participant_id}: video" not in server.log()
-    for receiver in (chrome, fox2):
-        video = await receiver.decodes_video_of(fox.participant_id)
+    assert await renard.page.evaluate("() => window.snapconf.state.rejected") == []
+    assert f"{renard.participant_id}: video" not in server.log()
+    for receiver in (chromium, renarde):
+        video = await receiver.decodes_video_of(renard.participant_id)
         assert video["tracks"] == 1 and video["width"] > 0, video
-        await receiver.decodes_audio_of(fox.participant_id)
+        await receiver.decodes_audio_of(renard.participant_id)
     # and the other way round: Firefox decodes what Chromium and Firefox send
-    await fox.decodes_video_of(chrome.participant_id)
-    await fox.decodes_audio_of(chrome.participant_id)
-    await fox.decodes_video_of(fox2.participant_id)
-    await _no_errors(fox, chrome, fox2)
-    await fox.page.screenshot(str(Path(server.log_path).parent / "firefox-room.png"))
+    await renard.decodes_video_of(chromium.participant_id)
+    await renard.decodes_audio_of(chromium.participant_id)
+    await renard.decodes_video_of(renarde.participant_id)
+    await _no_errors(renard, chromium, renarde)
+    await renard.page.screenshot(str(Path(server.log_path).parent / "firefox-room.png"))
 
 
 async def test_mixed_audio_and_back_with_a_newcomer_in_between(
@@ -203,19 +146,19 @@ async def test_mixed_audio_and_back_with_a_newcomer_in_between(
 @needs_chromium
 @needs_firefox
 async def test_a_firefox_page_that_closes_leaves_normally_and_counts_no_drop(
-    pages: Pages, firefox: Browser, chromium: Browser, server: Server
+    pages: Pages, fox: Browser, chrome: Browser, server: Server
 ) -> None:
-    fox = await pages.join(firefox, "fermeture", "Renard")
-    chrome = await pages.join(chromium, "fermeture", "Chrome")
-    await chrome.decodes_video_of(fox.participant_id)
-    await fox.decodes_video_of(chrome.participant_id)  # both of Firefox's transports are up
+    renard = await pages.join(fox, "fermeture", "Renard")
+    chromium = await pages.join(chrome, "fermeture", "Chrome")
+    await chromium.decodes_video_of(renard.participant_id)
+    await renard.decodes_video_of(chromium.participant_id)  # both of Firefox's transports are up
     log_start = len(server.log())
     before = server.drops()
 
-    await fox.page.close()
+    await renard.page.close()
 
-    reason: Any = await chrome.page.wait_for(
-        "id => window.snapconf.state.leftReasons[id]", fox.participant_id
+    reason: Any = await chromium.page.wait_for(
+        "id => window.snapconf.state.leftReasons[id]", renard.participant_id
     )
     # a normal end either way: the page's `leave` arrived first ("left"), or its closing
     # WebSocket did ("disconnected"); never the transport's failure ("dtls failed")
@@ -230,14 +173,14 @@ async def test_a_firefox_page_that_closes_leaves_normally_and_counts_no_drop(
     assert grown.get("unknown_address", 0) <= 5, grown
     log = server.log()[log_start:]
     assert "dtls failed" not in log and "DTLS closed" not in log, log
-    closes = re.findall(rf"transport {fox.participant_id}-\w+ closed: ([\w ]+)", log)
+    closes = re.findall(rf"transport {renard.participant_id}-\w+ closed: ([\w ]+)", log)
     assert closes and set(closes) <= {"closed by peer", "participant left"}, closes
-    await _no_errors(chrome)
+    await _no_errors(chromium)
 
 
 @needs_chromium
 async def test_a_camera_the_server_cannot_take_is_logged_and_shown_on_the_page(
-    pages: Pages, chromium: Browser, server: Server, tmp_path: Path
+    pages: Pages, chrome: Browser, server: Server, tmp_path: Path
 ) -> None:
     picky = Server(
         tmp_path / "picky.log",
@@ -246,7 +189,7 @@ async def test_a_camera_the_server_cannot_take_is_logged_and_shown_on_the_page(
     )
     try:
         picky.wait_ready()
-        page = await RoomPage.join(chromium, picky, "difficile", "Chrome")
+        page = await RoomPage.join(chrome, picky, "difficile", "Chrome")
         pages.pages.append(page)
         shown = await page.page.wait_for(
             "() => document.querySelector('#errors').innerText.includes('caméra') &&"

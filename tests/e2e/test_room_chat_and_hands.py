@@ -15,117 +15,37 @@ tests/e2e/browsers.py), with join tokens so that one page is a moderator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from tests.conftest import base_url
 from tests.e2e.browsers import (
+    JOIN_SECRET,
     Browser,
+    Pages,
     RoomPage,
     Server,
-    chromium_missing,
-    firefox_missing,
-    launch,
-    media_namespace,
-    namespace_missing,
+    join_token,
+    module_server,
+    needs_chromium,
+    needs_firefox,
 )
 from tests.integration.dialin.test_sip_gateway import free_port_range
 from tests.support.dialin import TestPhone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-_NO_CHROMIUM = chromium_missing()
-_NO_FIREFOX = firefox_missing() or namespace_missing()
-needs_chromium = pytest.mark.skipif(_NO_CHROMIUM is not None, reason=str(_NO_CHROMIUM))
-needs_firefox = pytest.mark.skipif(_NO_FIREFOX is not None, reason=str(_NO_FIREFOX))
-
-SECRET = "a-join-secret-for-e2e-tests-0123456789abcdef"
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '<img src=x onerror="window.__pwned = true">'
 NOT_A_LINK = "javascript:alert(1) n'est pas un lien"
 
 
-def _token(room: str, role: str = "participant") -> str:
-    claims = {"room": room, "exp": time.time() + 3600, "role": role}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with contextlib.ExitStack() as stack:
-        media_address = "127.0.0.1"
-        if namespace_missing() is None:
-            media_address = stack.enter_context(media_namespace())
-        srv = Server(
-            tmp_path_factory.mktemp("server") / "server.log",
-            media_address,
-            config=f'[auth]\njwt_secret = "{SECRET}"\n',
-        )
-        stack.callback(srv.stop)
-        try:
-            srv.wait_ready()
-        except RuntimeError:
-            print(f"----- snapconf server log -----\n{srv.log()}")
-            raise
+    with module_server(tmp_path_factory, join_secret=JOIN_SECRET) as srv:
         yield srv
-
-
-class Pages:
-    """The room pages and browsers of one test, dumped when it fails."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.pages: list[RoomPage] = []
-        self.browsers: list[Browser] = []
-
-    async def join(
-        self, browser: Browser, room: str, name: str, role: str = "participant"
-    ) -> RoomPage:
-        page = await browser.new_page(name)
-        rp = RoomPage(page, browser.kind)
-        self.pages.append(rp)
-        await page.goto(f"{self.server.url(room)}?token={_token(room, role)}")
-        await page.evaluate(
-            """name => {
-                document.querySelector('#display-name').value = name;
-                document.querySelector('#join-button').click();
-            }""",
-            name,
-        )
-        rp.participant_id = await page.wait_for("() => window.snapconf.participantId")
-        return rp
-
-
-@pytest.fixture
-async def pages(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[Pages]:
-    failed_before = request.session.testsfailed
-    log_start = len(server.log())
-    p = Pages(server)
-    yield p
-    if request.session.testsfailed > failed_before:
-        for page in p.pages:
-            print(page.dump())
-        for browser in p.browsers:
-            print(browser.dump())
-        print(f"----- snapconf server log (this test) -----\n{server.log()[log_start:]}")
-
-
-@pytest.fixture
-async def fox(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("firefox", tmp_path) as browser:
-        pages.browsers.append(browser)
-        yield browser
-
-
-@pytest.fixture
-async def chrome(pages: Pages, tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("chromium", tmp_path) as browser:
-        yield browser
 
 
 async def _send_chat(page: RoomPage, text: str, to: str = "") -> None:
@@ -325,16 +245,15 @@ async def test_a_moderator_page_sees_raised_hands_in_order_and_lowers_one(
         assert await page.errors() == "", page.name
 
 
+@needs_chromium
 async def test_a_phone_raises_its_hand_with_star_9_and_a_moderator_page_sees_it(
     make_server: Any, chromium: Any, tmp_path: Path
 ) -> None:
     """A scripted SIP phone (tests/support/dialin.py) and a Chromium moderator page, on a
     server in this process; the panel is looked at on a 390x844 screen."""
-    if _NO_CHROMIUM is not None:
-        pytest.skip(_NO_CHROMIUM)
     low, high = free_port_range()
     server = await make_server(
-        auth={"jwt_secret": SECRET},
+        auth={"jwt_secret": JOIN_SECRET},
         sip={
             "port": 0,
             "ring_time": 0.05,
@@ -351,7 +270,7 @@ async def test_a_phone_raises_its_hand_with_star_9_and_a_moderator_page_sees_it(
     page.on("pageerror", lambda e: errors.append(str(e)))
     phone = TestPhone(("127.0.0.1", gateway.udp_port), number="+33612345678")
     try:
-        await page.goto(f"{base_url(server)}/standard?token={_token('standard', 'moderator')}")
+        await page.goto(f"{base_url(server)}/standard?token={join_token('standard', 'moderator')}")
         await page.fill("#display-name", "Modératrice")
         await page.click("#join-button")
         await page.wait_for_function("() => window.snapconf.participantId", timeout=20_000)

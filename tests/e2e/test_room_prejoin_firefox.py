@@ -7,28 +7,23 @@ tests/e2e/browsers.py)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.browsers import (
     Browser,
+    Pages,
     RoomPage,
     Server,
-    chromium_missing,
-    firefox_missing,
-    launch,
-    media_namespace,
-    namespace_missing,
+    module_server,
+    needs_chromium,
+    needs_firefox,
 )
 from tests.e2e.test_room_screenshots import _assert_no_overlap, screenshots_dir
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-_MISSING = chromium_missing() or firefox_missing() or namespace_missing()
-pytestmark.append(pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING)))
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240), needs_chromium, needs_firefox]
 
 _TILES_JS = """() => [...document.querySelectorAll('#tiles > .tile')]
     .filter(t => t.getClientRects().length)
@@ -38,32 +33,12 @@ _TILES_JS = """() => [...document.querySelectorAll('#tiles > .tile')]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with contextlib.ExitStack() as stack:
-        media_address = stack.enter_context(media_namespace())
-        srv = Server(tmp_path_factory.mktemp("server") / "server.log", media_address)
-        stack.callback(srv.stop)
-        try:
-            srv.wait_ready()
-        except RuntimeError:
-            print(f"----- snapconf server log -----\n{srv.log()}")
-            raise
+    with module_server(tmp_path_factory) as srv:
         yield srv
 
 
-@pytest.fixture
-async def fox(tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("firefox", tmp_path) as browser:
-        yield browser
-
-
-@pytest.fixture
-async def chrome(tmp_path: Path) -> AsyncIterator[Browser]:
-    async with launch("chromium", tmp_path) as browser:
-        yield browser
-
-
 async def test_firefox_previews_lists_its_devices_joins_camera_off_and_shows_a_grid(
-    server: Server, fox: Browser, chrome: Browser, tmp_path: Path
+    pages: Pages, fox: Browser, chrome: Browser, server: Server, tmp_path: Path
 ) -> None:
     shots = screenshots_dir(tmp_path)
     page: Any = await fox.new_page("Renard")
@@ -83,11 +58,15 @@ async def test_firefox_previews_lists_its_devices_joins_camera_off_and_shows_a_g
         }"""
     )
     fox_id = await page.wait_for("() => window.snapconf.participantId")
-    assert await page.evaluate("() => window.snapconf.state.local.video.track.enabled") is False
+    # its camera sends nothing: never opened, or its track disabled
+    assert await page.evaluate(
+        "() => { const video = window.snapconf.state.local.video;"
+        " return video === null || video.track.enabled === false; }"
+    )
 
     others = [
-        await RoomPage.join(chrome, server, "foret", "Chêne"),
-        await RoomPage.join(chrome, server, "foret", "Hêtre"),
+        await pages.join(chrome, "foret", "Chêne"),
+        await pages.join(chrome, "foret", "Hêtre"),
     ]
     for other in others:
         # Firefox's camera is off: its tile shows its initials
