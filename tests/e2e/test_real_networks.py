@@ -33,6 +33,8 @@ if (_missing := chromium_missing()) is not None:
 RELAY = "127.0.0.2"
 SLOW = LinkConfig(rate=600_000, queue_ms=60)
 FAST = LinkConfig(rate=5_000_000, queue_ms=60)
+#: a server that takes H.264 video only (Debian's Chromium encodes it with OpenH264)
+H264_ONLY = '[sfu]\nvideo_codecs = ["H264"]\n'
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -41,7 +43,8 @@ FAST = LinkConfig(rate=5_000_000, queue_ms=60)
 @pytest.fixture
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     failed_before = request.session.testsfailed
-    srv = Server(tmp_path / "server.log", announced=RELAY)
+    # more of the configuration: a test's indirect parameter (e.g. H264_ONLY)
+    srv = Server(tmp_path / "server.log", announced=RELAY, config=getattr(request, "param", ""))
     try:
         srv.wait_ready()
     except RuntimeError:
@@ -158,6 +161,15 @@ async def _set_views(page: RoomPage, views: dict[str, dict[str, Any]]) -> None:
     )
 
 
+async def _camera_only(page: RoomPage) -> RoomPage:
+    """A publisher that watches no video: its tiles hidden, its page reports every video
+    invisible (``setViews``) and the server sends it none. Six publishers that also decoded
+    each other's five videos would load this 2-core machine beyond what the receiver under
+    test can be measured on (the server's timers ran up to a second late)."""
+    await page.page.evaluate("() => { document.querySelector('#tiles').style.display = 'none'; }")
+    return page
+
+
 async def _within(seconds: float, check: Any, what: str) -> Any:
     """Poll the coroutine function ``check`` until it returns something true."""
     deadline = time.monotonic() + seconds
@@ -203,12 +215,12 @@ async def test_a_room_through_the_relay_decodes_every_video_and_audio_on_a_fast_
 
 @pytest.mark.xfail(
     strict=False,
-    reason="measured 2026-12-07 (later), with the pacer and the decrease from the busy rate:"
-    " 4 runs of the tree of this change gave dominant video 5-15 fps, 0.7-4.4 % dropped,"
-    " 2 freezes in 10 s when the frame rate passed; the server's estimate of the 600 kbit/s"
-    " link stays at 300-450 kbit/s (a simulation of the same room holds 540). The seven"
-    " Chromium pages load this 2-core machine to 20+: the server's timers run up to a second"
-    " late and its pacer then releases bursts. Not strict, as a quieter run may pass",
+    reason="measured 2026-12-08, the publishers decoding no video (_camera_only): 4 runs gave"
+    " 4.8-24 % dropped at the bottleneck, or under 2 % with the dominant video at 12.5 fps;"
+    " the six encoding pages load this 2-core machine to 10-19 and the server's timers run"
+    " late (2026-12-07, with the publishers decoding each other too: 5-15 fps, 0.7-4.4 %"
+    " dropped). A simulation of the same room holds 540 kbit/s and 0.19 % drops"
+    " (benchmarks/bwe_forwarding.py). Not strict, as a quieter run may pass",
 )
 async def test_a_receiver_at_600_kbits_among_6_publishers_gets_the_dominant_speaker_smoothly(
     room: Room, relay: Relay
@@ -219,10 +231,10 @@ async def test_a_receiver_at_600_kbits_among_6_publishers_gets_the_dominant_spea
     receiver = await room.join("Receiver")
     # a listener on a slow link, its microphone off: the floor is the publishers'
     await receiver.page.evaluate("() => document.querySelector('#btn-mic').click()")
-    publishers = [await room.join("Pub1")]
+    publishers = [await _camera_only(await room.join("Pub1"))]
     peer = await room.peer(receiver)
     relay.set_link(peer, down=SLOW)
-    publishers += [await room.join(f"Pub{i}") for i in range(2, 7)]
+    publishers += [await _camera_only(await room.join(f"Pub{i}")) for i in range(2, 7)]
     await asyncio.sleep(10)
 
     link_before = _copy(relay.stats(peer)[DOWN])
@@ -343,9 +355,11 @@ async def test_a_publisher_on_a_clean_uplink_keeps_raising_its_estimate_on_the_s
     assert samples[-1] > 800_000, samples
 
 
+@pytest.mark.parametrize("server", ["", H264_ONLY], ids=["vp8", "h264"], indirect=True)
 async def test_a_small_tile_gets_the_320_layer_and_an_enlarged_one_1280_within_5_s(
-    room: Room,
+    room: Room, request: pytest.FixtureRequest
 ) -> None:
+    codec = "video/H264" if request.node.callspec.params["server"] else "video/VP8"
     await room.start(camera=camera_file())
     alice = await room.join("Alice")
     bob = await room.join("Bob")
@@ -354,14 +368,19 @@ async def test_a_small_tile_gets_the_320_layer_and_an_enlarged_one_1280_within_5
     sent = await alice.page.evaluate(
         """async () => {
             const sender = window.snapconf.state.local.video.transceiver.sender;
-            const out = {width: sender.track.getSettings().width, rids: []};
-            (await sender.getStats()).forEach(r => {
-                if (r.type === 'outbound-rtp' && r.rid) out.rids.push(r.rid);
+            const out = {width: sender.track.getSettings().width, rids: [], codecs: []};
+            const stats = await sender.getStats();
+            stats.forEach(r => {
+                if (r.type !== 'outbound-rtp' || !r.rid) return;
+                out.rids.push(r.rid);
+                const codec = r.codecId && stats.get(r.codecId);
+                if (codec && !out.codecs.includes(codec.mimeType)) out.codecs.push(codec.mimeType);
             });
             return out;
         }"""
     )
     assert sent["width"] == 1280 and len(sent["rids"]) == 3, sent
+    assert sent["codecs"] == [codec], sent
     track_id = next(
         t["trackId"]
         for t in (await bob.network())["tracks"]
@@ -374,6 +393,13 @@ async def test_a_small_tile_gets_the_320_layer_and_an_enlarged_one_1280_within_5
 
     await _set_views(bob, {track_id: {"visible": True, "width": 320, "height": 180}})
     await _within(10, lambda: _width_at_most(width, 320), "frames at most 320 wide")
+    if codec == "video/H264":
+        pytest.xfail(
+            "measured 2026-12-08: Debian's Chromium sends H.264 simulcast (3 rids, OpenH264)"
+            " and the small tile gets <= 320 px, but its layers run at 120 and 240 px wide and"
+            " the full one stops ('bandwidth' limitation) while its estimate falls to"
+            " 0.75-2 Mbit/s; VP8 at the same settings reaches 1280"
+        )
     await _set_views(bob, {track_id: {"visible": True, "width": 1280, "height": 720}})
     try:
         await _within(5, lambda: _width_at_least(width, 1280), "1280-wide frames")
