@@ -7,7 +7,14 @@ Packets are encoded beforehand, so only the server's side is measured: ``push`` 
 ``send`` is a no-op: the socket and SRTP cost per packet belong to the transport.
 
 - **opus**: browsers, Opus in with RFC 6464 audio levels (silent ones send level 127), Opus out.
+- **opus-phone**: phones, Opus in *without* audio levels, Opus out; silent ones send what
+  libopus makes of digital silence without DTX (a steady stream of identical small packets, as
+  SIP softphones and the ``../shared/janus-bench`` load generator do).
 - **g711**: phones, PCMU in without audio levels (silent ones send faint noise), PCMU out.
+
+``--noise-dbov X`` makes the silent participants send white noise at X dBov instead (above the
+mixer's ``silence_dbov``: every one of them is then a candidate talker whose level must be known
+every tick: noisy rooms, open microphones).
 
 Three measurements, for each codec:
 
@@ -19,6 +26,10 @@ Three measurements, for each codec:
    feeding packets every 20 ms, for ``--seconds``: overruns, late and skipped ticks, CPU load.
    Then the most bridges one core holds without overruns: starting from 20 ms divided by the
    cost per bridge, fewer until a run has no overrun.
+
+``--frame-costs`` prints instead what one 20 ms frame costs to decode (Opus through libopus,
+with our preallocated buffers and with opuslib's high-level ``Decoder.decode``) and to measure
+(the level of a G.711 frame from its codes, alone and 50 at a time, against decoding it).
 
 Run: ``python benchmarks/mixer.py`` (``--help`` for options).
 """
@@ -46,14 +57,19 @@ PARTICIPANTS = 50
 TALKERS = 3
 CYCLE = 50  # ticks of pre-encoded packets (1 s), replayed with advancing seq and timestamp
 
-CODECS = {"opus": ("opus", 111, True), "g711": ("PCMU", 0, False)}
+CODECS = {
+    "opus": ("opus", 111, True),
+    "opus-phone": ("opus", 111, False),
+    "g711": ("PCMU", 0, False),
+}
 """benchmark name -> (codec, payload type, RFC 6464 levels sent)."""
 
 Packet = tuple[bytes, int | None]
 
 
-def make_packets(codec: str, levels: bool) -> list[list[Packet]]:
-    """Per participant, CYCLE packets (payload, level)."""
+def make_packets(codec: str, levels: bool, noise_dbov: float | None = None) -> list[list[Packet]]:
+    """Per participant, CYCLE packets (payload, level); silent ones send noise at
+    ``noise_dbov`` if given."""
     spec = get_codec(codec)
     frame = spec.frame_samples(20)
     rng = np.random.default_rng(1)
@@ -66,8 +82,11 @@ def make_packets(codec: str, levels: bool) -> list[list[Packet]]:
                 n = np.arange(frame) + t * frame
                 pcm = 8000 * np.sin(2 * np.pi * (300 + 200 * k) * n / spec.sample_rate)
                 level = 18  # -18 dBov
-            else:  # silence: digital zero from browsers, faint line noise from phones
-                pcm = np.zeros(frame) if levels else rng.normal(0, 8, frame)
+            elif noise_dbov is not None:  # an open microphone in a noisy room
+                pcm = rng.normal(0, 32768 * 10 ** (noise_dbov / 20), frame)
+                level = min(127, round(-noise_dbov))
+            else:  # silence: digital zero from browsers and Opus phones, line noise from G.711
+                pcm = np.zeros(frame) if levels or codec == "opus" else rng.normal(0, 8, frame)
                 level = 127
             payload = enc.encode(np.rint(pcm).astype(np.int16))
             packets.append((payload, level if levels else None))
@@ -306,9 +325,74 @@ def run_realtime(
     return uvloop.run(_realtime(name, packets, bridges, seconds, empty))
 
 
+def _per_call_us(fn: Callable[[int], object], calls: int, runs: int) -> tuple[float, list[float]]:
+    """CPU µs per call of ``fn(i)``: the median of ``runs`` runs of ``calls`` calls."""
+    results = []
+    for _ in range(runs):
+        t0 = time.process_time()
+        for i in range(calls):
+            fn(i)
+        results.append((time.process_time() - t0) / calls * 1e6)
+    return statistics.median(results), results
+
+
+def frame_costs(runs: int) -> None:
+    """What one 20 ms frame costs to decode or to measure, each the median of ``runs`` runs."""
+    import opuslib
+
+    from snapconf.media.codecs.g711 import mean_square, ulaw_decode
+    from snapconf.media.mixer.levels import dbov, g711_levels
+
+    opus = make_packets("opus", False)[0]  # a 300 Hz tone, 20 ms packets
+    payloads = [p for p, _ in opus]
+    ours = get_codec("opus").new_decoder()
+    out = np.zeros(5760, np.int16)
+    high = opuslib.Decoder(48000, 1)
+    n = len(payloads)
+    for name, fn in (
+        (
+            "Opus decode, libopus into a preallocated buffer (the mixer's)",
+            lambda i: ours.decode_into(payloads[i % n], out),
+        ),
+        (
+            "Opus decode, opuslib Decoder.decode (bytes out)",
+            lambda i: high.decode(payloads[i % n], 960),
+        ),
+    ):
+        med, all_runs = _per_call_us(fn, 2000, runs)
+        listed = ", ".join(f"{r:.1f}" for r in all_runs)
+        print(f"{name}: {med:.1f} µs per 20 ms frame (runs: {listed})")
+    g711 = [p for p, _ in make_packets("PCMU", False)[0]]
+    m = len(g711)
+    for name, fn in (
+        (
+            "G.711 level, decode then mean square",
+            lambda i: dbov(float(np.mean(ulaw_decode(g711[i % m]).astype(np.float64) ** 2))),
+        ),
+        ("G.711 level from the codes, one frame", lambda i: dbov(mean_square(g711[i % m], "PCMU"))),
+        (
+            "G.711 level from the codes, 50 frames together, per frame",
+            lambda i: g711_levels("PCMU", g711, 160) if i % 50 == 0 else None,
+        ),
+    ):
+        med, all_runs = _per_call_us(fn, 5000, runs)
+        print(f"{name}: {med:.2f} µs (runs: {', '.join(f'{r:.2f}' for r in all_runs)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--codec", choices=["opus", "g711", "both"], default="both")
+    parser.add_argument(
+        "--codec",
+        choices=[*CODECS, "both", "all"],
+        default="both",
+        help="both: opus and g711; all: every scenario",
+    )
+    parser.add_argument(
+        "--noise-dbov",
+        type=float,
+        default=None,
+        help="silent participants send white noise at this level (dBov) instead",
+    )
     parser.add_argument("--bridges", type=int, default=10, help="M concurrent bridges")
     parser.add_argument("--ticks", type=int, default=250, help="ticks per CPU run")
     parser.add_argument("--runs", type=int, default=5, help="CPU runs (the median is shown)")
@@ -318,14 +402,23 @@ def main() -> None:
         default=5.0,
         help="real-time run length (0: skip the real-time runs)",
     )
+    parser.add_argument(
+        "--frame-costs",
+        action="store_true",
+        help="print what decoding or measuring one 20 ms frame costs, and stop",
+    )
     args = parser.parse_args()
-    names = ["opus", "g711"] if args.codec == "both" else [args.codec]
+    if args.frame_costs:
+        frame_costs(args.runs)
+        return
+    names = {"both": ["opus", "g711"], "all": list(CODECS)}.get(args.codec, [args.codec])
     print(
         f"{PARTICIPANTS} participants per bridge, {TALKERS} talkers, 20 ms ticks; "
         f"M = {args.bridges} bridges; CPU: median of {args.runs} runs of {args.ticks} ticks"
+        + ("" if args.noise_dbov is None else f"; others: noise at {args.noise_dbov:g} dBov")
     )
     for name in names:
-        packets = make_packets(CODECS[name][0], CODECS[name][2])
+        packets = make_packets(CODECS[name][0], CODECS[name][2], args.noise_dbov)
         runs = [measure_cpu(name, packets, args.bridges, args.ticks) for _ in range(args.runs)]
         push = statistics.median(r.push_us for r in runs)
         tick = statistics.median(r.tick_us for r in runs)

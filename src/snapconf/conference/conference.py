@@ -497,6 +497,7 @@ class Conference:
         payload_type: int,
         clock_rate: int,
         ptime_ms: int,
+        audio_level_id: int | None = None,
     ) -> Producer:
         """Give a joined phone participant its audio: a producer and a mix output.
 
@@ -505,7 +506,9 @@ class Conference:
         ``codec`` at ``ptime_ms`` (20 if the mixer cannot make that packet time for the
         codec), sent through :meth:`PlainTransport.send_mix`. :meth:`leave` undoes both.
         """
-        producer = phone_producer(participant.id, codec, payload_type, clock_rate, self.clock)
+        producer = phone_producer(
+            participant.id, codec, payload_type, clock_rate, self.clock, audio_level_id
+        )
         self.add_track(participant, producer)
         self.ensure_audio().mixer.add_output(
             participant.id,

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 
 from snapconf.media.mixer.engine import PTIMES
-from snapconf.media.router import Codec, Producer
+from snapconf.media.router import EXT_AUDIO_LEVEL, Codec, Producer
 
 __all__ = ["drop_packet", "mix_ptime", "phone_codec", "phone_producer"]
 
@@ -48,9 +48,19 @@ def mix_ptime(codec: str, *wanted: int | None) -> int:
 
 
 def phone_producer(
-    owner_id: str, codec: str, payload_type: int, clock_rate: int, clock: Callable[[], float]
+    owner_id: str,
+    codec: str,
+    payload_type: int,
+    clock_rate: int,
+    clock: Callable[[], float],
+    audio_level_id: int | None = None,
 ) -> Producer:
-    """The producer of a phone's audio: fed by its plain transport, no RTCP feedback."""
+    """The producer of a phone's audio: fed by its plain transport, no RTCP feedback.
+
+    ``audio_level_id``: the RFC 8285 id under which the caller sends its RFC 6464 level,
+    if the SDP settled one; the mixer then ranks the caller without decoding it, and
+    browsers receive the level with its audio.
+    """
     return Producer(
         producer_id="t" + secrets.token_hex(5),
         kind="audio",
@@ -59,7 +69,7 @@ def phone_producer(
         payload_type=payload_type,
         ssrc=None,
         mid="phone",
-        extension_ids={},
+        extension_ids={} if audio_level_id is None else {audio_level_id: EXT_AUDIO_LEVEL},
         sink=_NoFeedback(),
         owner_id=owner_id,
         clock=clock,

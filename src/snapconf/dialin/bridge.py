@@ -56,6 +56,8 @@ class PhoneMedia:
     clock_rate: int
     #: the packet time the phone hears (what the SDP settled, see ``Call.ptime``)
     ptime_ms: int
+    #: the RFC 8285 id of the RFC 6464 audio level the caller sends (None: it sends none)
+    audio_level_id: int | None = None
 
 
 class ConferenceLeg(Protocol):

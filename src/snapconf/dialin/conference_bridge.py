@@ -152,6 +152,7 @@ class PhoneBridge:
             payload_type=media.payload_type,
             clock_rate=media.clock_rate,
             ptime_ms=media.ptime_ms,
+            audio_level_id=media.audio_level_id,
         )
         log.info(
             "conference %s: phone %s joined (%s, %d ms)",

@@ -219,7 +219,14 @@ class Ivr:
         n = self._negotiated()
         rtp = self.media.rtp
         assert rtp is not None
-        media = PhoneMedia(rtp, n.codec.name, n.payload_type, n.codec.clock_rate, self.media.ptime)
+        media = PhoneMedia(
+            rtp,
+            n.codec.name,
+            n.payload_type,
+            n.codec.clock_rate,
+            self.media.ptime,
+            audio_level_id=n.audio_level_id,
+        )
         waiting = asyncio.Event()
         self._joining = asyncio.ensure_future(
             self.services.bridge.join_phone(

@@ -5,12 +5,18 @@ and :func:`build_answer` writes the answer, one ``m=`` line per offered line (RF
 refused streams with port 0 (section 6). When the INVITE carries no offer (RFC 3261 section
 13.2.1, "delayed offer"), :func:`build_offer` writes ours for the 2xx and :func:`negotiate`
 reads the answer that comes back in the ACK.
+
+When the offer maps the RFC 6464 client-to-mixer audio level (``a=extmap``, RFC 8285 §8),
+the answer keeps it under the offer's id, so that the mixer learns a caller's level from the
+header without decoding (:attr:`Negotiated.audio_level_id`); our own offers propose it too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+
+from snapconf.media.router import EXT_AUDIO_LEVEL
 
 __all__ = [
     "CODEC_INFO",
@@ -57,6 +63,8 @@ _STATIC_PT = {0: ("PCMU", 8000, 1), 8: ("PCMA", 8000, 1), 9: ("G722", 8000, 1)}
 _OFFER_OPUS_PT = 111
 _OFFER_DTMF_PT = {8000: 101, 48000: 110}
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+#: the RFC 8285 id of the audio level in our own offers
+_OFFER_LEVEL_ID = 1
 
 
 @dataclass
@@ -74,6 +82,8 @@ class MediaDescription:
     direction: str | None = None
     ptime: int | None = None
     rtcp_port: int | None = None
+    extmap: dict[int, str] = field(default_factory=dict)
+    """RFC 8285 header extensions the peer sends: id (1..14, the one-byte form) -> URI."""
 
 
 @dataclass
@@ -164,9 +174,28 @@ def parse_sdp(body: bytes) -> SessionDescription:
                 port_text = arg.split()[0] if arg.split() else ""
                 if port_text.isdigit():
                     cur.rtcp_port = int(port_text)
+            elif name == "extmap":
+                _parse_extmap(cur, arg)
     if not origin:
         raise SdpError("SDP has no o= line")
     return SessionDescription(origin, session_conn, session_dir, media)
+
+
+def _parse_extmap(m: MediaDescription, arg: str) -> None:
+    """``a=extmap:<id>[/<direction>] <uri> [<attributes>]`` (RFC 8285 §8).
+
+    Kept only when the peer may send it (no direction, ``sendrecv`` or ``sendonly``) and the
+    id fits the one-byte header form (1..14); anything else is ignored, as an extension we
+    do not take (§6)."""
+    parts = arg.split()
+    if len(parts) < 2:
+        return
+    id_text, _, direction = parts[0].partition("/")
+    if not id_text.isdigit() or not 1 <= int(id_text) <= 14:
+        return
+    if direction not in ("", "sendrecv", "sendonly"):
+        return
+    m.extmap[int(id_text)] = parts[1]
 
 
 @dataclass(frozen=True)
@@ -185,6 +214,8 @@ class Negotiated:
     """The offer's direction, ``inactive`` when ``c=0.0.0.0`` (RFC 3264 section 8.4)."""
     remote_ptime: int | None
     opus_fmtp: str | None = None
+    audio_level_id: int | None = None
+    """The RFC 8285 id of the RFC 6464 audio level the caller sends, if it offered one."""
 
     @property
     def on_hold(self) -> bool:
@@ -264,6 +295,9 @@ def negotiate(offer: SessionDescription, preference: tuple[str, ...]) -> Negotia
                 direction=direction,
                 remote_ptime=m.ptime,
                 opus_fmtp=m.fmtp.get(pt) if name == "opus" else None,
+                audio_level_id=next(
+                    (i for i, uri in sorted(m.extmap.items()) if uri == EXT_AUDIO_LEVEL), None
+                ),
             )
     raise SdpError("no acceptable audio stream in the offer")
 
@@ -310,6 +344,8 @@ def build_answer(
         if chosen.dtmf_payload_type is not None:
             lines.append(f"a=rtpmap:{chosen.dtmf_payload_type} telephone-event/{c.clock_rate}")
             lines.append(f"a=fmtp:{chosen.dtmf_payload_type} 0-16")
+        if chosen.audio_level_id is not None:
+            lines.append(f"a=extmap:{chosen.audio_level_id} {EXT_AUDIO_LEVEL}")
         lines.append(f"a=ptime:{ptime}")
         lines.append(f"a={chosen.answer_direction}")
     return ("\r\n".join(lines) + "\r\n").encode()
@@ -365,5 +401,6 @@ def build_offer(
     for pt, rate in dtmf:
         lines.append(f"a=rtpmap:{pt} telephone-event/{rate}")
         lines.append(f"a=fmtp:{pt} 0-16")
+    lines.append(f"a=extmap:{_OFFER_LEVEL_ID} {EXT_AUDIO_LEVEL}")
     lines += [f"a=ptime:{ptime}", "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()

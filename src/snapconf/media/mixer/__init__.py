@@ -17,7 +17,8 @@ See :mod:`snapconf.media.mixer.engine` for the tick, talker selection and encodi
 
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
 from snapconf.media.mixer.engine import Mixer, MixerOutput, PayloadSink
-from snapconf.media.mixer.input import SILENCE_DB, MixerInput
+from snapconf.media.mixer.input import MixerInput
+from snapconf.media.mixer.levels import SILENCE_DB
 from snapconf.media.mixer.stats import MixerStats
 
 __all__ = [

@@ -3,8 +3,10 @@
 One :class:`Mixer` per conference. Every 20 ms (:meth:`Mixer.tick`):
 
 1. **Levels.** Each input reports the level of its coming frame without decoding when it can
-   (RFC 6464 audio level, Opus DTX); otherwise it is decoded and its energy measured
-   (see :mod:`snapconf.media.mixer.input`). Muted inputs are silent.
+   (RFC 6464 audio level, G.711 codes, Opus DTX and silence; see
+   :mod:`snapconf.media.mixer.input`); the frames of all G.711 inputs are measured together
+   in one numpy pass. Otherwise the frame is decoded and its energy measured. Muted inputs
+   are silent.
 2. **Talker selection.** Inputs whose current level is above ``silence_dbov`` are candidates;
    they are ranked by a smoothed level (it rises at once and falls by ``release_db_per_s``,
    so syllables do not make it flicker). A free place among the K goes at once to the
@@ -58,7 +60,8 @@ from snapconf.clock import SYSTEM_CLOCK, Clock
 from snapconf.media.codecs import AudioCodecSpec, AudioEncoder, OpusEncoder, Resampler, get_codec
 from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
-from snapconf.media.mixer.input import SILENCE_DB, MixerInput
+from snapconf.media.mixer.input import MixerInput
+from snapconf.media.mixer.levels import SILENCE_DB, g711_levels
 from snapconf.media.mixer.stats import MixerStats
 from snapconf.rtp.packet import FIXED_HEADER as HEADER
 
@@ -66,6 +69,10 @@ logger = logging.getLogger(__name__)
 
 TICK = TICK_MS / 1000
 _INT16_MIN, _INT16_MAX = -32768, 32767
+
+def _score(inp: MixerInput) -> float:
+    return inp.score
+
 
 FormatKey = tuple[str, int]
 """(codec name, ptime in ms)."""
@@ -524,18 +531,37 @@ class Mixer:
         self._tick_no += 1
         inputs = self._input_list
 
-        # 1. levels, decoding only the inputs that carry no level
+        # 1. levels, decoding only the inputs whose level cannot be known otherwise
         release = self._release
+        g711: dict[str, tuple[list[MixerInput], list[bytes]]] | None = None
         for inp in inputs:
             if inp.idle:
                 continue
+            law = inp.law
+            if law is not None:
+                codes = inp.peek_codes()
+                if codes is not None:  # measured below, with the other G.711 inputs
+                    if g711 is None:
+                        g711 = {}
+                    batch = g711.get(law)
+                    if batch is None:
+                        batch = g711[law] = ([], [])
+                    batch[0].append(inp)
+                    batch[1].append(codes)
+                    continue
             level = inp.peek_level()
             if level is None:
-                inp.fill()
-                level = inp.energy_db()
+                level = inp.decoded_level()
             inp.level = level
             score = inp.score - release
             inp.score = level if level > score else score
+        if g711 is not None:
+            for law, (batch_inputs, frames) in g711.items():
+                levels = g711_levels(law, frames, len(frames[0]))
+                for inp, level in zip(batch_inputs, levels, strict=True):
+                    inp.level = level
+                    score = inp.score - release
+                    inp.score = level if level > score else score
 
         # 2. who is heard
         if self._select(inputs):
@@ -612,7 +638,7 @@ class Mixer:
             i for i in inputs if not i.idle and not i.talker and not i.muted and i.level > silence
         ]
         if candidates:
-            candidates.sort(key=lambda i: i.score, reverse=True)
+            candidates.sort(key=_score, reverse=True)
             # free places go at once to the loudest
             while len(talkers) < cfg.talkers and candidates:
                 c = candidates.pop(0)
@@ -622,10 +648,10 @@ class Mixer:
                 talkers.append(c)
             # a challenger must beat the quietest by the hysteresis for the hold time
             challenging = []
+            weakest = min(talkers, key=_score) if talkers else None
             for c in candidates:
-                if not talkers:
+                if weakest is None:
                     break
-                weakest = min(talkers, key=lambda t: t.score)
                 if c.score > weakest.score + cfg.hysteresis_db:
                     if c.challenge_since is None:
                         c.challenge_since = now
@@ -637,6 +663,7 @@ class Mixer:
                         c.loud_tick = now
                         c.challenge_since = None
                         talkers[talkers.index(weakest)] = c
+                        weakest = min(talkers, key=_score)
                 else:
                     c.challenge_since = None
         else:

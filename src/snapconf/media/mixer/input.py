@@ -23,23 +23,37 @@ packet is already there (RFC 7587 §3.3), else Opus PLC, or the fade-out of G.71
 at most ``max_plc_ms`` in a row, then silence.
 
 **Decoding only what may be heard.** :meth:`peek_level` tells the mixer the level of the
-coming frame *without decoding* when the packet carries an RFC 6464 audio level, is an
-Opus DTX payload (two bytes or fewer: silence), or is G.711 (whose level is read from the
-codes: one ``bytes.translate`` pass finds frames whose every sample is below
-``silence_dbov``, else a 256-entry table of squares gives the exact RMS). Only Opus without
-levels and G.722 must be decoded (:meth:`fill`) to measure the frame's energy; they are
-still not resampled nor mixed unless selected. An input that is not mixed this
-tick is then just :meth:`advance`-d: its packets are dropped unseen, and its decoder and
-resampler are reset before it is decoded again.
+coming frame *without decoding* when the packet carries an RFC 6464 audio level, is G.711
+(whose level is read from the codes: one ``bytes.translate`` pass finds frames whose every
+sample is below ``silence_dbov``, else a 256-entry table of squares gives the exact RMS; the
+mixer measures the frames of all its G.711 inputs in one numpy pass, :meth:`peek_codes` and
+:func:`~snapconf.media.mixer.levels.g711_levels`), or is an Opus payload known to be silent:
+
+- three bytes or fewer (``OPUS_SILENT_MAX``). A TOC byte alone is a frame of length zero, which
+  RFC 6716 §3.2.1 lets a DTX sender emit and the decoder treats as lost; libopus' DTX makes
+  one-byte payloads (RFC 7587 §3.1.3), and libopus in VoIP mode without DTX makes three-byte
+  ones of digital silence after speech (they decode to zeros). Sixteen bits of range-coded
+  data are far below what a 20 ms SILK frame of speech (gains, LSF, pitch, excitation) or a
+  CELT frame (band energies) takes, so no speech is lost;
+- a payload identical to one this input decoded, alone, to silence lately (the last
+  ``_SILENT_KEEP``): an encoder fed digital silence without DTX repeats one packet (35 bytes
+  from libopus in VoIP mode at 32 kbit/s, 21 from ours with FEC; the silent callers of the
+  ``janus-bench`` load generator send such a stream). The input goes idle on them as on DTX.
+  A payload that once decodes louder is forgotten.
+
+Only other Opus payloads without levels, and G.722, must be decoded (:meth:`decoded_level`)
+to measure the frame's energy; they are still not resampled nor mixed unless selected. An
+input that is not mixed this tick is then just :meth:`advance`-d: its packets are dropped
+unseen, and its decoder and resampler are reset before it is decoded again.
 
 **Idle inputs.** Most participants are silent most of the time. An input whose packets
-cannot be heard (their level is at or below ``silence_dbov``, Opus DTX, G.711 below it in
-every sample, or the input is muted) and which is not a talker becomes *idle* once its last
-audible packet has played: the tick then skips it entirely, :meth:`push` does not even file
-its packets (``skipped_packets``), and its playout point moves on lazily with the tick
-count. The first packet that may be heard wakes it up, a playout delay before it plays, in
-time to be selected. So 47 silent participants cost one cheap :meth:`push` each per packet
-and nothing per tick.
+cannot be heard (their level is at or below ``silence_dbov``, Opus payloads known silent,
+G.711 below it in every sample, or the input is muted) and which is not a talker becomes
+*idle* once its last audible packet has played: the tick then skips it entirely,
+:meth:`push` does not even file its packets (``skipped_packets``), and its playout point
+moves on lazily with the tick count. The first packet that may be heard wakes it up, a
+playout delay before it plays, in time to be selected. So 47 silent participants cost one
+cheap :meth:`push` each per packet and nothing per tick.
 """
 
 from __future__ import annotations
@@ -51,23 +65,17 @@ from numpy.typing import NDArray
 
 from snapconf.media.codecs import AudioCodecSpec, Resampler
 from snapconf.media.codecs.g711 import mean_square, quiet_codes
-from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
+from snapconf.media.mixer.levels import SILENCE_DB
+from snapconf.media.mixer.levels import dbov as _dbov
 from snapconf.media.mixer.stats import MixerStats
 from snapconf.rtp.packet import parse_rtp_header
 
-SILENCE_DB = -127.0
-"""RFC 6464 §3: the lowest level, -127 dBov, is silence."""
-_FULL_SCALE_SQ = 32768.0 * 32768.0
+OPUS_SILENT_MAX = 3
+"""Opus payloads of this many bytes or fewer are silence (see the module documentation)."""
+_SILENT_KEEP = 8  # Opus payloads that decoded to silence, remembered per input
 _SHRINK_WINDOW = 100  # ticks (2 s)
 _RECENT = 16  # played timestamps remembered to tell duplicates from late packets
-
-
-def _dbov(mean_square: float) -> float:
-    """RMS level relative to a full-scale square wave, in dB (-127 for digital silence)."""
-    if mean_square <= 0.0:
-        return SILENCE_DB
-    return max(SILENCE_DB, 10.0 * math.log10(mean_square / _FULL_SCALE_SQ))
 
 
 class MixerInput:
@@ -77,6 +85,7 @@ class MixerInput:
         "_buf",
         "_cfg",
         "_cur_level",
+        "_decoded",
         "_decoder",
         "_decoder_fresh",
         "_f32",
@@ -106,6 +115,7 @@ class MixerInput:
         "_ring",
         "_ring_pos",
         "_shrink_margin",
+        "_silent_opus",
         "_started",
         "_stats",
         "_stretch",
@@ -118,6 +128,7 @@ class MixerInput:
         "filled",
         "id",
         "idle",
+        "law",
         "level",
         "loud_tick",
         "muted",
@@ -156,9 +167,14 @@ class MixerInput:
         self._decoder_fresh = True
         self._supports_fec = self._decoder.supports_fec
         self._quiet: bytes | None = None
+        self.law: str | None = None
+        """``"PCMU"`` or ``"PCMA"`` for G.711 (levels from the codes), else ``None``."""
         if spec.name in ("PCMU", "PCMA"):
+            self.law = spec.name
             self._quiet = quiet_codes(spec.name, int(32768 * 10 ** (config.silence_dbov / 20)))
         self._is_opus = spec.name == "opus"
+        self._silent_opus: dict[bytes, None] = {}  # insertion-ordered: the oldest goes first
+        self._decoded: bytes | None = None  # the payload this tick's frame was decoded from
         rate = spec.sample_rate
         self._ratio = rate // clock_rate  # PCM samples per timestamp unit: 2 for G.722
         self._frame_ts = clock_rate * TICK_MS // 1000
@@ -263,7 +279,9 @@ class MixerInput:
         elif self._quiet is not None:
             loud = bool(payload.translate(None, self._quiet))
         else:
-            loud = not self._is_opus or len(payload) > DTX_MAX_PAYLOAD
+            loud = not self._is_opus or (
+                len(payload) > OPUS_SILENT_MAX and payload not in self._silent_opus
+            )
         if loud:
             until = st.ticks + margin // self._frame_ts + 3  # until it has been played
             if until > self._loud_until:
@@ -363,7 +381,7 @@ class MixerInput:
         level = pkt[1]
         if level is not None:
             return -float(level)
-        if self._is_opus and len(pkt[0]) <= 2:
+        if self._is_opus and (len(pkt[0]) <= OPUS_SILENT_MAX or pkt[0] in self._silent_opus):
             return SILENCE_DB
         if self._quiet is not None:  # G.711: measured from the codes, never decoded for it
             if not pkt[0].translate(None, self._quiet):
@@ -371,11 +389,50 @@ class MixerInput:
             return _dbov(mean_square(pkt[0], self.codec))
         return None
 
+    def peek_codes(self) -> bytes | None:
+        """G.711: the codes of the frame about to play when its level is to be measured
+        from them (a whole 20 ms packet without RFC 6464 level, not quiet in every sample).
+
+        ``None`` otherwise: then :meth:`peek_level` tells. The mixer measures the codes of
+        all its G.711 inputs at once (:func:`~snapconf.media.mixer.levels.g711_levels`).
+        """
+        if self.muted or not self._started or self._fifo_len >= self._nf:
+            return None
+        pkt = self._buf.get(self._play)
+        if pkt is None or pkt[1] is not None:
+            return None
+        codes = pkt[0]
+        if len(codes) != self._nf or self._quiet is None or not codes.translate(None, self._quiet):
+            return None
+        return codes
+
+    def decoded_level(self) -> float:
+        """Decode (:meth:`fill`) the frame about to play and return its level (dBov).
+
+        An Opus payload that decoded, alone, to a frame at or below ``silence_dbov`` is
+        remembered: the same bytes again are silence without decoding (see the module
+        documentation). One that decoded louder is forgotten.
+        """
+        self.fill()
+        level = self.energy_db()
+        payload = self._decoded
+        if payload is not None and self._is_opus:
+            known = self._silent_opus
+            if level <= self._cfg.silence_dbov:
+                if payload not in known:
+                    if len(known) >= _SILENT_KEEP:
+                        del known[next(iter(known))]
+                    known[payload] = None
+            elif payload in known:
+                del known[payload]
+        return level
+
     def fill(self) -> None:
         """Decode (or conceal) until a whole frame is ready. Idempotent within a tick."""
         if self.filled:
             return
         self.filled = True
+        self._decoded = None
         if not self._started:
             self._fifo[: self._nf] = 0
             self._fifo_len = self._nf
@@ -406,6 +463,8 @@ class MixerInput:
                 n = -1
             if n > 0:
                 st.decodes += 1
+                if n == self._nf and self._fifo_len == 0:  # this frame, from this payload alone
+                    self._decoded = payload
                 self._fifo_len += n
                 self._play = play + n // ratio
                 self._cur_level = None if level is None else -float(level)
