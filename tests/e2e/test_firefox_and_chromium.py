@@ -5,6 +5,8 @@ must take it, and other browsers must decode it. The "son groupé" cycle (tracks
 -> tracks, with a newcomer in between) must keep the receive connection's m-line order,
 or Chromium refuses the offer and the page hears nobody. A Firefox page that closes
 sends a DTLS close_notify: the others must see a normal leave, and no drop is counted.
+Firefox publishes its camera as rid simulcast layers too, and a Chromium receiver's tile
+size chooses which one it gets.
 
 One server serves the whole module (each test has its own room); browsers are launched
 per test. The server log, the pages' consoles and the Firefox driver's stderr are
@@ -208,3 +210,75 @@ async def test_a_camera_the_server_cannot_take_is_logged_and_shown_on_the_page(
     finally:
         picky.stop()
         print(f"----- log of the server without video codecs -----\n{picky.log()}")
+
+
+_SENT_LAYERS_JS = """async () => {
+    const sender = window.snapconf.state.local.video.transceiver.sender;
+    const out = {width: sender.track.getSettings().width, layers: {}};
+    (await sender.getStats()).forEach(r => {
+        if (r.type === 'outbound-rtp' && r.rid) out.layers[r.rid] = r.frameWidth || 0;
+    });
+    return out;
+}"""
+
+
+async def _video_width(page: RoomPage, participant_id: str) -> int:
+    tracks = (await page.network())["tracks"]
+    return max(
+        (
+            int(t["width"])
+            for t in tracks
+            if t["kind"] == "video" and t["participantId"] == participant_id
+        ),
+        default=0,
+    )
+
+
+@needs_chromium
+@needs_firefox
+async def test_firefox_publishes_simulcast_and_a_small_tile_gets_a_small_layer_then_a_larger_one(
+    pages: Pages, fox: Browser, chrome: Browser
+) -> None:
+    renard = await pages.join(fox, "couches", "Renard")
+    chromium = await pages.join(chrome, "couches", "Chrome")
+    await chromium.decodes_video_of(renard.participant_id)
+
+    # Firefox sends the page's rid layers (RFC 8853) of its 1280x720 fake camera. Its own
+    # estimate decides whether the full one goes too (measured: it starts, then pauses
+    # under the server's 2 Mbit/s REMB, the three layers asking 2.15 Mbit/s at most)
+    for _ in range(40):
+        sent = await renard.page.evaluate(_SENT_LAYERS_JS)
+        if sent["layers"].get("q") and sent["layers"].get("h"):
+            break
+        await asyncio.sleep(0.25)
+    full = int(sent["width"])
+    assert sorted(sent["layers"]) == ["f", "h", "q"], sent
+    assert (sent["layers"]["q"], sent["layers"]["h"]) == (full // 4, full // 2), sent
+    track_id = next(
+        t["trackId"]
+        for t in (await chromium.network())["tracks"]
+        if t["kind"] == "video" and t["participantId"] == renard.participant_id
+    )
+
+    async def views(width: int, height: int) -> None:
+        await chromium.page.evaluate(
+            "views => window.snapconf.state.ws.send(JSON.stringify({type: 'setViews', views}))",
+            {track_id: {"visible": True, "width": width, "height": height}},
+        )
+
+    async def width_within(seconds: float, ok: Any) -> int:
+        deadline = asyncio.get_running_loop().time() + seconds
+        width = 0
+        while asyncio.get_running_loop().time() < deadline:
+            width = await _video_width(chromium, renard.participant_id)
+            if ok(width):
+                return width
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"width {width} of {full}: {await chromium.server_stats()}")
+
+    # a thumbnail a quarter of the camera wide gets the quarter layer; enlarged, a larger
+    # one (the full one when Firefox sends it)
+    await views(full // 4, full * 9 // 64)
+    await width_within(10, lambda w: 0 < w <= full // 4)
+    await views(full, full * 9 // 16)
+    await width_within(5, lambda w: w >= full // 2)
