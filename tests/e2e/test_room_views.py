@@ -276,7 +276,7 @@ async def test_the_page_reports_each_remote_videos_size_and_visibility_as_it_cha
 
 
 async def test_the_dominant_speaker_is_marked_and_shown_larger_in_a_grid_of_five(
-    make_server: Any, chromium: Any
+    make_server: Any, chromium: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = await make_server()
     url = base_url(server)
@@ -307,7 +307,10 @@ async def test_the_dominant_speaker_is_marked_and_shown_larger_in_a_grid_of_five
         await page.wait_for_function(
             "() => document.querySelectorAll('.tile.remote').length === 4", timeout=20_000
         )
-        # nobody else speaks, so the floor stays: the next events are the test's
+        # from here the server's speaker detector is stopped, so the next speaker events
+        # are the test's: the page's beeping microphone would otherwise send a new
+        # activeSpeakers (the page alone) that wipes the injected one under load
+        monkeypatch.setattr(conference, "tick_speakers", lambda: None)
         speaker, other = others[2].participant_id, others[0].participant_id
         me.listener.event({"type": "activeSpeakers", "participantIds": [other]})
         me.listener.event({"type": "dominantSpeaker", "participantId": speaker})
@@ -337,6 +340,119 @@ async def test_the_dominant_speaker_is_marked_and_shown_larger_in_a_grid_of_five
     finally:
         for client in others:
             await client.close()
+
+
+class _LateCamera(ColorTrack):
+    """A camera whose frames start only when :attr:`flowing` is set."""
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        super().__init__(rgb)
+        self.flowing = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self.flowing.wait()
+        return await super().recv()
+
+
+async def _frames_decoded(page: Any, track_id: str) -> int:
+    """Frames the page decoded of the remote video ``track_id`` (inbound-rtp, by its mid)."""
+    frames: int = await page.evaluate(
+        """async (trackId) => {
+            const video = document.querySelector(`video[data-track-id="${trackId}"]`);
+            const pc = window.snapconf.pc.recv;
+            if (!video || !pc) return 0;
+            const transceiver = pc.getTransceivers().find(t => t.mid === video.dataset.mid);
+            if (!transceiver) return 0;
+            let frames = 0;
+            (await transceiver.receiver.getStats()).forEach(r => {
+                if (r.type === "inbound-rtp") frames += r.framesDecoded || 0;
+            });
+            return frames;
+        }""",
+        track_id,
+    )
+    return frames
+
+
+async def _geometry(page: Any, selector: str) -> dict[str, Any]:
+    geometry: dict[str, Any] = await page.eval_on_selector(
+        selector,
+        """v => { const t = v.closest('.tile').getBoundingClientRect();
+            const r = v.getBoundingClientRect();
+            return {tile: [t.width, t.height], video: [r.width, r.height],
+                    videoWidth: v.videoWidth,
+                    form: !document.querySelector('#join-form').hidden}; }""",
+    )
+    return geometry
+
+
+async def _decodes(page: Any, track_id: str, what: str, me: Any) -> None:
+    """The page decodes 10 frames of ``track_id`` within 8 s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 8
+    while (frames := await _frames_decoded(page, track_id)) < 10:
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"{what}: {frames} frames decoded; the page reported {page.views_sent},"
+                f" the server has {me.views}"
+            )
+        await asyncio.sleep(0.25)
+
+
+async def test_a_remote_video_without_frames_keeps_its_tile_seen_even_after_a_reconnection(
+    make_server: Any, chromium: Any
+) -> None:
+    """A <video> that has no frame yet (at the join; after a reconnection, a new one) still
+    has its tile's size in a 480x320 window, and the page reports it seen at that size:
+    else the server forwards it nothing, and no frame ever comes to give it a size.
+
+    (A reconnection used to show the join form again above the tiles, which left them
+    0 px high: the video was reported unseen and paused for good.)"""
+    server = await make_server()
+    url = base_url(server)
+    async with Client(url, "salle", "Bob", decode=False) as bob:
+        camera = _LateCamera((200, 60, 40))
+        (track_id,) = (await bob.publish([(camera, "camera")])).values()
+        page = await _joined_page(chromium, f"{url}/salle", {"width": 480, "height": 320})
+        conference = server.conferences.get("salle")
+        me = conference.participants[await page.evaluate("() => window.snapconf.participantId")]
+        selector = f'video[data-track-id="{track_id}"]'
+        no_frame_yet = """(trackId) => {
+            const v = document.querySelector(`video[data-track-id="${trackId}"]`);
+            return v && v.videoWidth === 0
+                && window.snapconf.pc.recv?.connectionState === 'connected'; }"""
+
+        for when in ("at the join", "after a reconnection"):
+            if when == "after a reconnection":
+                # the frames stop, and the page's socket drops: it resumes its seat with
+                # new peer connections, and a new <video> that has no frame
+                camera.flowing.clear()
+                await asyncio.sleep(1)
+                await page.evaluate("() => window.snapconf.state.ws.close()")
+                await page.wait_for_function(
+                    "() => !document.body.classList.contains('reconnecting')", timeout=20_000
+                )
+            await page.wait_for_function(no_frame_yet, arg=track_id, timeout=20_000)
+            me = conference.participants[me.id]  # the same seat, resumed
+            await asyncio.sleep(1.5)  # the views are reported (debounced) and allocated
+            geometry = await _geometry(page, selector)
+            # no frame yet, but the tile and its video have a size, and are reported seen
+            assert geometry["videoWidth"] == 0, (when, geometry)
+            assert not geometry["form"], (when, geometry)
+            assert geometry["tile"][1] >= 40 and geometry["video"][1] >= 40, (when, geometry)
+            view = me.views.get(track_id)
+            assert view is not None and view.visible and view.width > 0 and view.height > 0, (
+                f"{when}: the page reports {me.views} ({page.views_sent}) for {geometry}"
+            )
+            assert all(
+                sent[track_id]["visible"] and sent[track_id]["height"] > 0
+                for sent in page.views_sent
+                if track_id in sent
+            ), (when, page.views_sent)
+            # the frames start: the page decodes them within a few seconds
+            camera.flowing.set()
+            await _decodes(page, track_id, when, me)
+        assert not page.errors, page.errors
 
 
 # ---------------------------------------------------------------------------- Firefox

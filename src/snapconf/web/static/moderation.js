@@ -165,9 +165,15 @@ export function createModeration(deps) {
 
   // ------------------------------------------------------------ the waiting page
 
+  // The waiting page takes the join form's place; leaving it (refused, gone) gives the
+  // form back only if it took it: an error or a "left" in the meeting must not bring the
+  // form back above the tiles (in a small window it pushed them to 0 px high: their
+  // videos were reported unseen and the server stopped sending them).
   function showWaiting(waiting) {
+    const wasWaiting = !ui.lobbyWait.hidden;
     ui.lobbyWait.hidden = !waiting;
-    ui.joinForm.hidden = waiting;
+    if (waiting) ui.joinForm.hidden = true;
+    else if (wasWaiting) ui.joinForm.hidden = false;
     if (waiting) {
       announce("Veuillez patienter, un modérateur va vous faire entrer.");
       ui.lobbyWait.focus();
@@ -176,8 +182,11 @@ export function createModeration(deps) {
 
   // ------------------------------------------------------------ room.js hooks
 
+  // at the join and at each resumed join after a reconnection: in the meeting, neither
+  // the waiting page nor the join form is shown
   function onJoined(joined) {
-    showWaiting(false);
+    ui.lobbyWait.hidden = true;
+    ui.joinForm.hidden = true;
     Object.assign(mod, joined.moderation || {});
     mod.waiting = joined.waiting || [];
     render();
