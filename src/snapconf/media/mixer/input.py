@@ -18,9 +18,11 @@ the order of play is the timestamp's.
 more than ``jitter_min_ms`` plus a frame ahead of its playout, one frame is dropped, at a
 moment when the input is silent or not heard if possible.
 
-**Loss.** A missing frame is concealed by the decoder: Opus in-band FEC when the following
-packet is already there (RFC 7587 §3.3), else Opus PLC, or the fade-out of G.711 and G.722;
-at most ``max_plc_ms`` in a row, then silence.
+**Loss.** A missing frame is concealed: Opus in-band FEC when the following packet is already
+there (RFC 7587 §3.3), else Opus PLC; for G.711, pitch repetition after ITU-T G.711 Appendix I
+(:class:`~snapconf.media.mixer.plc.PitchConcealer`: silent after 60 ms, and the first good
+frame after a loss is cross-faded in); for G.722, the decoder's fade-out. At most
+``max_plc_ms`` in a row, then silence.
 
 **Decoding only what may be heard.** :meth:`peek_level` tells the mixer the level of the
 coming frame *without decoding* when the packet carries an RFC 6464 audio level, is G.711
@@ -68,6 +70,7 @@ from snapconf.media.codecs.g711 import mean_square, quiet_codes
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
 from snapconf.media.mixer.levels import SILENCE_DB
 from snapconf.media.mixer.levels import dbov as _dbov
+from snapconf.media.mixer.plc import PitchConcealer
 from snapconf.media.mixer.stats import MixerStats
 from snapconf.rtp.packet import parse_rtp_header
 
@@ -105,6 +108,7 @@ class MixerInput:
         "_nf",
         "_play",
         "_play_tick",
+        "_plc",
         "_plc_ok",
         "_plc_run",
         "_quiet",
@@ -167,11 +171,13 @@ class MixerInput:
         self._decoder_fresh = True
         self._supports_fec = self._decoder.supports_fec
         self._quiet: bytes | None = None
+        self._plc: PitchConcealer | None = None  # G.711: ours, not the decoder's fade
         self.law: str | None = None
         """``"PCMU"`` or ``"PCMA"`` for G.711 (levels from the codes), else ``None``."""
         if spec.name in ("PCMU", "PCMA"):
             self.law = spec.name
             self._quiet = quiet_codes(spec.name, int(32768 * 10 ** (config.silence_dbov / 20)))
+            self._plc = PitchConcealer(spec.sample_rate)
         self._is_opus = spec.name == "opus"
         self._silent_opus: dict[bytes, None] = {}  # insertion-ordered: the oldest goes first
         self._decoded: bytes | None = None  # the payload this tick's frame was decoded from
@@ -463,6 +469,8 @@ class MixerInput:
                 n = -1
             if n > 0:
                 st.decodes += 1
+                if self._plc is not None:
+                    self._plc.good(dst[:n])
                 if n == self._nf and self._fifo_len == 0:  # this frame, from this payload alone
                     self._decoded = payload
                 self._fifo_len += n
@@ -487,6 +495,14 @@ class MixerInput:
     def _conceal(
         self, out: NDArray[np.int16], nxt_pkt: tuple[bytes, int | None, int] | None
     ) -> None:
+        plc = self._plc
+        if plc is not None:
+            ok = self._plc_ok and self._plc_run < self._max_plc
+            plc.conceal_into(out, mute=not ok)
+            if ok:
+                self._stats.concealed_frames += 1
+                self._plc_run += len(out)
+            return
         if self._plc_ok and self._plc_run < self._max_plc:
             try:
                 if nxt_pkt is not None and self._supports_fec:
@@ -567,8 +583,13 @@ class MixerInput:
         self._rendered = self._rendered_now = False
         self._stretch = False
         if not self._decoder_fresh:
-            self._decoder.reset()
-            self._decoder_fresh = True
+            self._reset_decoder()
+
+    def _reset_decoder(self) -> None:
+        self._decoder.reset()
+        if self._plc is not None:
+            self._plc.reset()
+        self._decoder_fresh = True
 
     def _skip(self) -> None:
         nf, ratio = self._nf, self._ratio
@@ -587,8 +608,7 @@ class MixerInput:
                 self._stats.jitter_stretches += 1
                 return
         if not self._decoder_fresh:  # once per unheard stretch: the next decode starts clean
-            self._decoder.reset()
-            self._decoder_fresh = True
+            self._reset_decoder()
         play = self._play
         new_play = play + -(-need // ratio)
         buf = self._buf
