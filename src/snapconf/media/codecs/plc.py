@@ -1,10 +1,11 @@
-"""Fade-out loss concealment for codecs without their own (G.711, G.722).
+"""Fade-out loss concealment for codecs without their own (G.722; G.711 outside the mixer).
 
 A lost frame is replaced by the last good frame repeated, multiplied by a gain that falls
 linearly from its current value to zero over ``fade_ms`` of consecutive losses; after that the
 output is silence. The next good frame restores full gain. This is the "fade" of the
-architecture notes: cheaper than G.711 Appendix I's pitch repetition, and never a buzz, because
-the repeated frame dies away within a few tens of milliseconds.
+architecture notes: cheap, and never a buzz, because the repeated frame dies away within a few
+tens of milliseconds. The mixer conceals G.711 callers better, by pitch repetition
+(:class:`snapconf.media.mixer.plc.PitchConcealer`, G.711 Appendix I style).
 """
 
 from __future__ import annotations
