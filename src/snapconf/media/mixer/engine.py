@@ -20,8 +20,10 @@ One :class:`Mixer` per conference. Every 20 ms (:meth:`Mixer.tick`):
    the mix minus itself. A stream is a (mix, format) pair where the format is (codec, ptime):
    the payload type is only in the header, so two listeners with different payload types for
    the same codec share the encode. Encodes per tick are then (number of talkers that
-   listen) + (number of formats in use): K + F, not N. The int32 mix is *saturated* to int16
-   (never wrapped: clamped to -32768..32767 before the narrowing copy).
+   listen) + (number of formats in use): K + F, not N. When several talkers together would
+   pass full scale, a limiter (:mod:`snapconf.media.mixer.limiter`) turns the mix down with a
+   smooth gain, the same for every stream; then the int32 mix is *saturated* to int16 (never
+   wrapped: clamped to -32768..32767 before the narrowing copy), which it no longer needs.
 5. **Send.** Per listener, only a 12-byte RTP header (RFC 3550 §5.1) is made: its own SSRC,
    sequence number (+1 per packet sent) and timestamp (+ clock rate x ptime per packet, also
    across packets not sent). The marker bit is set on the first packet and on the first
@@ -62,6 +64,7 @@ from snapconf.media.codecs.opus import DTX_MAX_PAYLOAD
 from snapconf.media.mixer.config import FRAME, MIX_RATE, TICK_MS, MixerConfig
 from snapconf.media.mixer.input import MixerInput
 from snapconf.media.mixer.levels import SILENCE_DB, g711_levels
+from snapconf.media.mixer.limiter import Limiter
 from snapconf.media.mixer.stats import MixerStats
 from snapconf.rtp.packet import FIXED_HEADER as HEADER
 
@@ -69,6 +72,7 @@ logger = logging.getLogger(__name__)
 
 TICK = TICK_MS / 1000
 _INT16_MIN, _INT16_MAX = -32768, 32767
+
 
 def _score(inp: MixerInput) -> float:
     return inp.score
@@ -313,6 +317,9 @@ class Mixer:
         self._tmp: NDArray[np.int32] = np.zeros(FRAME, np.int32)
         self._shared: NDArray[np.int16] = np.zeros(FRAME, np.int16)
         self._minus: NDArray[np.int16] = np.zeros(FRAME, np.int16)
+        self._limiter = Limiter(FRAME, MIX_RATE, TICK_MS)
+        self._limited: NDArray[np.int32] = np.zeros(FRAME, np.int32)
+        self._scaled: NDArray[np.float32] = np.zeros(FRAME, np.float32)
         ms = 1000 / TICK_MS
         self._hold_ticks = round(self.config.hold_ms * ms / 1000)
         self._hangover_ticks = round(self.config.hangover_ms * ms / 1000)
@@ -400,9 +407,7 @@ class Mixer:
         if not isinstance(ssrc, int) or not 0 <= ssrc <= 0xFFFFFFFF:
             raise ValueError(f"ssrc must be a 32-bit unsigned integer, got {ssrc!r}")
         if ptime_ms not in PTIMES or (ptime_ms == 30 and spec.name == "opus"):
-            raise ValueError(
-                f"ptime_ms must be 20, 30 (not for opus), 40 or 60, got {ptime_ms!r}"
-            )
+            raise ValueError(f"ptime_ms must be 20, 30 (not for opus), 40 or 60, got {ptime_ms!r}")
         out = MixerOutput(
             listener_id,
             spec,
@@ -577,6 +582,13 @@ class Mixer:
         for inp in inputs:
             if not inp.idle:
                 inp.advance()
+        # loud talkers together are turned down rather than clamped (limiter.py)
+        limiter = self._limiter
+        env = None
+        if len(self._talkers) > 1 or limiter.gain < 1.0:
+            env = limiter.envelope(mix)
+            if env is not None:
+                st.limited_ticks += 1
 
         # 4 and 5. one encode per stream, one header per listener
         if self._plan_dirty:
@@ -589,11 +601,13 @@ class Mixer:
             else:
                 if minus is None:
                     if shared is None:
-                        shared = self._saturate(mix, self._shared)
+                        src = mix if env is None else self._apply(mix, env)
+                        shared = self._saturate(src, self._shared)
                     pcm = shared
                 else:
                     np.subtract(mix, minus.pcm, out=self._tmp)
-                    pcm = self._saturate(self._tmp, self._minus)
+                    src = self._tmp if env is None else self._apply(self._tmp, env)
+                    pcm = self._saturate(src, self._minus)
                 payload = stream.feed(pcm, st)
             if payload is None:
                 continue
@@ -607,6 +621,13 @@ class Mixer:
         st.tick_ns_total += elapsed
         if elapsed > st.tick_ns_max:
             st.tick_ns_max = elapsed
+
+    def _apply(self, src: NDArray[np.int32], env: NDArray[np.float32]) -> NDArray[np.int32]:
+        """``src`` times the limiter's envelope, rounded, in a scratch buffer."""
+        np.multiply(src, env, out=self._scaled)
+        np.rint(self._scaled, out=self._scaled)
+        self._limited[:] = self._scaled
+        return self._limited
 
     def _saturate(self, src: NDArray[np.int32], dst: NDArray[np.int16]) -> NDArray[np.int16]:
         """Clamp to 16 bits (never wrap); two ufunc calls (``np.clip`` costs twice as much)."""

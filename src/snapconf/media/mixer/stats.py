@@ -50,6 +50,8 @@ class MixerStats:
     """Frames of delay added to an input after late packets."""
     jitter_shrinks: int = 0
     """Frames of delay removed from an input that buffered more than it needed."""
+    limited_ticks: int = 0
+    """Ticks whose mix was turned down so that loud talkers together do not clip."""
 
     dropped_wrong_pt: int = 0
     dropped_malformed: int = 0
